@@ -1,0 +1,45 @@
+"""lossboard: exact epoch averages of every loss component, in TensorBoard, from two calls.
+
+Example:
+    >>> from lossboard import LossLogger
+    >>> logger = LossLogger("/tmp/lossboard-doc/init")
+    >>> logger.on_train_batch_end(0, {"loss": 1.0, "kl": 0.5})
+    >>> logger.on_epoch_end(0)
+    {'loss': 1.0, 'kl': 0.5}
+    >>> logger.close()
+
+TensorFlow is imported only when a name that needs it is first used, so the
+``lossboard`` command line (which reads event files) starts quickly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "LossLogger": "lossboard.logger",
+    "ComponentMean": "lossboard.accumulate",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lossboard.accumulate import ComponentMean
+    from lossboard.logger import LossLogger
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lossboard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,220 @@
+"""What one batch's ``logs`` may hold, and the clear errors for what it may not.
+
+Everything here runs on the host and reads only static facts (types, dtypes,
+static shapes): nothing here copies a tensor's value from the device.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+EagerTensor = type(tf.constant(0.0))
+
+#: The name a bare value (not a mapping) is logged under, as Keras does.
+DEFAULT_COMPONENT = "loss"
+
+#: TensorFlow dtypes accepted as loss values: real numbers and booleans.
+_REAL_DTYPES = frozenset(
+    d.as_datatype_enum
+    for d in (
+        tf.float16,
+        tf.bfloat16,
+        tf.float32,
+        tf.float64,
+        tf.int8,
+        tf.int16,
+        tf.int32,
+        tf.int64,
+        tf.uint8,
+        tf.uint16,
+        tf.uint32,
+        tf.uint64,
+        tf.bool,
+    )
+)
+REAL_DTYPE_ENUMS = _REAL_DTYPES
+
+_EXPECTED = (
+    "expected a real number: a Python or NumPy number, a scalar tensor, "
+    "or a non-empty tensor of per-example losses"
+)
+
+
+def components(logs: Any, where: str) -> Mapping[str, Any]:
+    """Returns ``logs`` as a mapping from component name to value.
+
+    Args:
+        logs: A mapping from component name to value, a single value (logged
+            as ``"loss"``), or None (nothing to log).
+        where: The calling method, for error messages.
+
+    Raises:
+        TypeError: When a key is not a string.
+        ValueError: When a key is empty.
+    """
+    if logs is None:
+        return {}
+    if not isinstance(logs, Mapping):
+        return {DEFAULT_COMPONENT: logs}
+    for name in logs:
+        if type(name) is not str:
+            raise TypeError(
+                f"{where}: component names must be strings, got {name!r} "
+                f"({type(name).__name__}). Use keys like 'loss' or 'kl'."
+            )
+        if not name:
+            raise ValueError(f"{where}: a component name is empty; name every component.")
+    return logs
+
+
+def describe(value: Any) -> str:
+    """A short description of ``value`` for error messages."""
+    if isinstance(value, tf.Tensor | tf.Variable):
+        return f"a {value.dtype.name} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def label(name: str, weight: bool = False) -> str:
+    """How errors name a component's values (or its ``sample_weight``)."""
+    return f"sample_weight of component {name!r}" if weight else f"component {name!r}"
+
+
+def bad_value(what: str, value: Any, why: str) -> TypeError | ValueError:
+    """Builds the error for a rejected value; ``what`` comes from :func:`label`."""
+    cls = ValueError if why.startswith("empty") else TypeError
+    return cls(
+        f"{what}: got {describe(value)}: {why}; {_EXPECTED}. "
+        "Nothing from this batch was recorded."
+    )
+
+
+def check_tensor(what: str, value: tf.Tensor) -> None:
+    """Checks the dtype and static shape of a tensor value."""
+    if value.dtype.as_datatype_enum not in _REAL_DTYPES:
+        kind = "complex" if value.dtype.is_complex else value.dtype.name
+        raise bad_value(what, value, f"{kind} values have no mean")
+    if value.shape.num_elements() == 0:
+        raise bad_value(what, value, "empty tensor")
+
+
+def host_array(what: str, value: Any) -> np.ndarray | None:
+    """Returns a host value (number, NumPy value, list) as a float64 array.
+
+    Returns None when ``value`` is not a host value (it is a tensor).
+
+    Raises:
+        TypeError: For strings, None, complex numbers and other non-numbers.
+        ValueError: For empty lists and arrays.
+    """
+    if isinstance(value, tf.Tensor | tf.Variable):
+        return None
+    if value is None or isinstance(value, str | bytes):
+        raise bad_value(what, value, "not a number")
+    if isinstance(value, numbers.Number) and not isinstance(value, numbers.Real):
+        raise bad_value(what, value, "complex values have no mean")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise bad_value(what, value, f"not convertible to an array ({err})") from None
+    if array.dtype.kind not in "biuf":
+        kind = "complex" if array.dtype.kind == "c" else f"{array.dtype} data"
+        raise bad_value(what, value, f"{kind} values have no mean")
+    if array.size == 0:
+        raise bad_value(what, value, "empty list or array")
+    return array.astype(np.float64, copy=False)
+
+
+def weight_for(name: str, sample_weight: Any) -> Any:
+    """Picks the weight of component ``name`` from a per-call ``sample_weight``.
+
+    A mapping gives each component its own weight (components it does not
+    name are unweighted); any other value applies to every component.
+    """
+    if isinstance(sample_weight, Mapping):
+        return sample_weight.get(name)
+    return sample_weight
+
+
+def check_weight_names(sample_weight: Any, logs: Mapping[str, Any], where: str) -> None:
+    """Rejects a ``sample_weight`` mapping that names components not logged."""
+    if isinstance(sample_weight, Mapping):
+        unknown = sorted(set(sample_weight) - set(logs))
+        if unknown:
+            raise ValueError(
+                f"{where}: sample_weight names {unknown} but this call logs "
+                f"{sorted(logs)}; give weights only for components in logs."
+            )
+
+
+def weight_shape_plan(
+    name: str, value_shape: tuple[int | None, ...], weight_shape: tuple[int | None, ...]
+) -> tuple[int, int, int]:
+    """How a weight of ``weight_shape`` spreads over a value of ``value_shape``.
+
+    Follows ``tf.keras.metrics.Mean``: a weight with one dimension more or
+    fewer whose extra last dimension is 1 is squeezed; a weight of lower rank
+    covers the leading dimensions of the value (one weight per example); a
+    weight of equal rank broadcasts as NumPy does.
+
+    Returns:
+        ``(squeeze_value, squeeze_weight, expand_weight)``: how many trailing
+        size-1 dimensions to drop from the value and from the weight, then how
+        many trailing dimensions to add to the weight before broadcasting it
+        to the value's shape.
+
+    Raises:
+        ValueError: When the shapes do not fit.
+    """
+    vrank, wrank = len(value_shape), len(weight_shape)
+    if wrank == 0:
+        return 0, 0, 0
+    squeeze_value = squeeze_weight = 0
+    if vrank == wrank + 1 and value_shape[-1] == 1:
+        squeeze_value, vrank, value_shape = 1, vrank - 1, value_shape[:-1]
+    elif wrank == vrank + 1 and weight_shape[-1] == 1:
+        squeeze_weight, wrank, weight_shape = 1, wrank - 1, weight_shape[:-1]
+    if wrank > vrank:
+        raise _weight_error(name, value_shape, weight_shape)
+    expand = vrank - wrank
+    padded = tuple(weight_shape) + (1,) * expand
+    for v, w in zip(value_shape, padded, strict=True):
+        if v is not None and w is not None and w not in (1, v):
+            raise _weight_error(name, value_shape, weight_shape)
+    return squeeze_value, squeeze_weight, expand
+
+
+def _weight_error(name: str, value_shape: tuple, weight_shape: tuple) -> ValueError:
+    return ValueError(
+        f"component {name!r}: sample_weight of shape {tuple(weight_shape)} does not fit "
+        f"values of shape {tuple(value_shape)}; expected a scalar, one weight per example "
+        f"(shape {tuple(value_shape[:1])}), or a shape that broadcasts to "
+        f"{tuple(value_shape)}. Nothing from this batch was recorded."
+    )
+
+
+def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, float, bool]:
+    """Weighted sum, weight total and finiteness of a host value.
+
+    Returns:
+        ``(sum(value * weight), sum(weight), all_finite)`` in float64.
+    """
+    if weight is None:
+        return float(np.sum(value)), float(value.size), bool(np.isfinite(value).all())
+    w = host_array(label(name, weight=True), weight)
+    assert w is not None
+    squeeze_v, squeeze_w, expand = weight_shape_plan(name, value.shape, w.shape)
+    v = value.reshape(value.shape[: value.ndim - squeeze_v])
+    w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)
+    w = np.broadcast_to(w, v.shape)
+    return float(np.sum(v * w)), float(np.sum(w)), bool(np.isfinite(v).all())

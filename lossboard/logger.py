@@ -1,0 +1,354 @@
+"""``LossLogger``: exact epoch averages of every loss component from two calls."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lossboard import batch as batch_lib
+from lossboard.accumulate import NONFINITE_POLICIES, Accumulator, ComponentMean
+from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir
+
+_VAL = "val_"
+
+
+class LossLogger(keras.callbacks.Callback):
+    """Epoch averages of every loss component, written to TensorBoard as Keras does.
+
+    Add two calls to an existing training loop: ``on_train_batch_end`` after
+    each batch and ``on_epoch_end`` after each epoch. Each component (each key
+    of ``logs``) gets its own float64 :class:`~lossboard.ComponentMean`; the
+    epoch value is the weighted mean over every element it received, so a
+    short last batch of per-example losses counts exactly as much as it should.
+
+    Runs land in Keras' TensorBoard layout (``<log_dir>/train``,
+    ``<log_dir>/validation``, tags ``epoch_<name>``), so a custom-loop run and
+    a ``model.fit`` run overlay in TensorBoard. The same object works as a
+    callback in ``model.fit(callbacks=[logger])``.
+
+    Args:
+        log_dir: The run directory (local, or any file system ``tf.io.gfile``
+            supports). Created now; a directory that cannot be created raises.
+        update_freq: ``"epoch"`` (default), or an int N: every N train
+            batches, also write ``batch_<name>``, the mean over those N
+            batches, at step = global batch index (1-based, across epochs).
+        components: Names to create accumulators for now. Optional: names are
+            discovered from ``logs``; naming them up front helps when a
+            component first appears inside a ``tf.function`` being retraced.
+        nonfinite: What a NaN or infinity does. ``"raise"`` (default): at
+            ``on_epoch_end``, every finite component is written first, then
+            ``FloatingPointError`` names the others. ``"warn"``: write NaN and
+            warn. ``"skip"``: leave such batches out of the mean and warn with
+            their count. ``"raise_per_batch"``: check each eager batch (one
+            host read per component per batch) and raise at that call.
+        fold_every: Pending entries (one per component per batch) folded at
+            once. Bounds memory; the default suits most loops.
+
+    Example:
+        >>> import numpy as np
+        >>> from lossboard import LossLogger
+        >>> with LossLogger("/tmp/lossboard-doc/run") as logger:
+        ...     for step, losses in enumerate([np.ones(4), np.zeros(2)]):
+        ...         logger.on_train_batch_end(step, {"loss": losses})
+        ...     history = logger.on_epoch_end(0)
+        >>> round(history["loss"], 4)
+        0.6667
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        *,
+        update_freq: str | int = "epoch",
+        components: list[str] | tuple[str, ...] | None = None,
+        nonfinite: str = "raise",
+        fold_every: int = 2048,
+    ):
+        super().__init__()
+        self._update_every = _check_update_freq(update_freq)
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"nonfinite: got {nonfinite!r}; expected one of {list(NONFINITE_POLICIES)}."
+            )
+        if type(fold_every) is not int or fold_every < 1:
+            raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 2048.")
+        self.update_freq = update_freq
+        self.nonfinite = nonfinite
+        self.log_dir = prepare_run_dir(log_dir)
+        self._writer = RunWriter(self.log_dir)
+        self._splits = {
+            TRAIN: Accumulator(nonfinite, fold_every),
+            VALIDATION: Accumulator(nonfinite, fold_every),
+        }
+        self._splits[TRAIN].track_window = self._update_every is not None
+        self._train_batches = 0
+        self._fit = False
+        self._closed = False
+        if components is not None:
+            self._splits[TRAIN].ensure(_check_components(components))
+
+    # ------------------------------------------------------------------ state
+    @property
+    def metrics(self) -> dict[str, ComponentMean]:
+        """Each component's accumulator, named as in Keras' History.
+
+        Train components keep their names; validation ones get ``val_``.
+        ``result()`` on any of them is exact mid-epoch.
+        """
+        out = dict(self._splits[TRAIN].metrics)
+        out.update({_VAL + k: m for k, m in self._splits[VALIDATION].metrics.items()})
+        return out
+
+    @property
+    def global_batch(self) -> int:
+        """Train batches seen so far, across epochs (the ``batch_*`` step)."""
+        return self._train_batches
+
+    # ------------------------------------------------------------------ batch calls
+    def on_train_batch_end(
+        self, batch: Any, logs: Any = None, *, sample_weight: Any = None
+    ) -> None:
+        """Records the loss components of one training batch (call 1 of 2).
+
+        Args:
+            batch: The batch index within the epoch (not used for the values).
+            logs: A mapping from component name to value, or a single value
+                (logged as ``"loss"``). A value is a Python or NumPy number, a
+                scalar tensor, or a tensor of per-example losses of any shape.
+            sample_weight: As in ``tf.keras.metrics.Mean.update_state``; a
+                number, a tensor, or a mapping from component name to weight.
+
+        Raises:
+            TypeError, ValueError: For bad input, naming the component; the
+                batch is then not recorded at all.
+        """
+        self._check_open("on_train_batch_end")
+        if self._fit:
+            self._fit_batch(logs)
+            return
+        logs = self._batch_logs(logs, sample_weight, "on_train_batch_end")
+        if tf.inside_function():
+            self._splits[TRAIN].add_in_graph(logs, sample_weight)
+            return
+        self._splits[TRAIN].add(logs, sample_weight)
+        self._train_batches += 1
+        if self._update_every and self._train_batches % self._update_every == 0:
+            self._write_batch_window()
+
+    def on_test_batch_end(
+        self, batch: Any, logs: Any = None, *, sample_weight: Any = None
+    ) -> None:
+        """Records the loss components of one validation batch.
+
+        Takes the same arguments as :meth:`on_train_batch_end`; the averages
+        are written under ``<log_dir>/validation`` and returned with ``val_``.
+        """
+        self._check_open("on_test_batch_end")
+        if self._fit:
+            return
+        logs = self._batch_logs(logs, sample_weight, "on_test_batch_end")
+        if tf.inside_function():
+            self._splits[VALIDATION].add_in_graph(logs, sample_weight)
+        else:
+            self._splits[VALIDATION].add(logs, sample_weight)
+
+    def _batch_logs(self, logs: Any, sample_weight: Any, where: str) -> Mapping[str, Any]:
+        logs = batch_lib.components(logs, where)
+        for name in logs:
+            if name.startswith(_VAL):
+                raise ValueError(
+                    f"{where}: component {name!r} starts with 'val_', which Keras reserves "
+                    "for validation; log validation losses with on_test_batch_end under "
+                    f"their plain name ({name[len(_VAL):]!r})."
+                )
+        if sample_weight is not None:
+            batch_lib.check_weight_names(sample_weight, logs, where)
+        return logs
+
+    def _write_batch_window(self) -> None:
+        means = self._splits[TRAIN].take_window()
+        self._writer.scalars(
+            TRAIN, {f"batch_{k}": v for k, v in means.items()}, step=self._train_batches
+        )
+
+    # ------------------------------------------------------------------ epoch call
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """Writes the epoch's averages, flushes them to disk, and starts a new epoch.
+
+        Args:
+            epoch: The epoch number, used as the TensorBoard step.
+            logs: Extra scalars to write as given (say ``{"lr": 1e-3}``);
+                ``val_``-prefixed keys go to the validation split. A key that
+                is also a logged component replaces its average.
+
+        Returns:
+            The averages in Keras' History naming, e.g.
+            ``{"loss": 0.3, "kl": 0.1, "val_loss": 0.4}``, plus ``logs``.
+
+        Raises:
+            FloatingPointError: With ``nonfinite="raise"``, after writing every
+                finite component, when some component held a NaN or infinity.
+        """
+        self._check_open("on_epoch_end")
+        step = _check_epoch(epoch)
+        given = _given_logs(logs)
+        if self._fit:
+            self._write_history(given, step)
+            return given
+        history: dict[str, float] = {}
+        bad: list[str] = []
+        for split, prefix in ((TRAIN, ""), (VALIDATION, _VAL)):
+            for name, (mean, count, nonfinite) in self._splits[split].read().items():
+                if nonfinite and self.nonfinite == "raise":
+                    bad.append(f"{prefix}{name} ({nonfinite} batch(es))")
+                    continue
+                if nonfinite:
+                    what = "left out of" if self.nonfinite == "skip" else "made NaN"
+                    warnings.warn(
+                        f"epoch {step}, {split} component {name!r}: {nonfinite} batch(es) held "
+                        f"a NaN or infinity and were {what} the epoch mean.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    if not count:
+                        continue
+                history[prefix + name] = mean
+        history.update(given)
+        self._write_history(history, step)
+        for acc in self._splits.values():
+            acc.reset()
+        if bad:
+            raise FloatingPointError(
+                f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
+                "those components were not written, every finite one was. Lower the learning "
+                "rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
+            )
+        return history
+
+    def _write_history(self, history: Mapping[str, float], step: int) -> None:
+        """Writes History-named values to their split and flushes to disk."""
+        train = {f"epoch_{k}": v for k, v in history.items() if not k.startswith(_VAL)}
+        val = {f"epoch_{k[len(_VAL):]}": v for k, v in history.items() if k.startswith(_VAL)}
+        self._writer.scalars(TRAIN, train, step)
+        self._writer.scalars(VALIDATION, val, step)
+        self._writer.flush()
+
+    # ------------------------------------------------------------------ model.fit
+    def on_train_begin(self, logs: Any = None) -> None:
+        """Under ``model.fit``: Keras' logs already hold epoch means; use them."""
+        self._check_open("on_train_begin")
+        self._fit = self._model is not None
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self._fit = False
+        self._writer.flush()
+
+    def _fit_batch(self, logs: Any) -> None:
+        self._train_batches += 1
+        if self._update_every and self._train_batches % self._update_every == 0 and logs:
+            numbers_ = {k: _scalar(v) for k, v in logs.items()}
+            values = {f"batch_{k}": v for k, v in numbers_.items() if v is not None}
+            self._writer.scalars(TRAIN, values, step=self._train_batches)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Flushes and closes the event files. Safe to call twice.
+
+        Values of an epoch that did not reach ``on_epoch_end`` are not written.
+        """
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+    def __enter__(self) -> LossLogger:
+        self._check_open("__enter__")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self, where: str) -> None:
+        if self._closed:
+            raise RuntimeError(
+                f"{where}: this LossLogger (log_dir {self.log_dir!r}) is closed; create a new "
+                "LossLogger on the same directory to continue the run."
+            )
+
+    def __repr__(self) -> str:
+        return f"LossLogger({self.log_dir!r}, update_freq={self.update_freq!r})"
+
+
+def _scalar(value: Any) -> float | None:
+    """``value`` as a float if it is one real number (reads a tensor back), else None."""
+    if isinstance(value, tf.Tensor | tf.Variable):
+        if value.shape != () or value.dtype.as_datatype_enum not in batch_lib.REAL_DTYPE_ENUMS:
+            return None
+        value = value.numpy()
+    if isinstance(value, np.ndarray | np.generic):
+        if value.shape != () or value.dtype.kind not in "biuf":
+            return None
+        value = value.item()
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
+
+
+def _check_update_freq(update_freq: Any) -> int | None:
+    if update_freq == "epoch":
+        return None
+    if type(update_freq) is int and update_freq >= 1:
+        return update_freq
+    raise ValueError(
+        f"update_freq: got {update_freq!r}; expected 'epoch' or a positive int N "
+        "(write batch curves every N train batches)."
+    )
+
+
+def _check_components(components: Any) -> list[str]:
+    if isinstance(components, str) or not all(isinstance(c, str) and c for c in components):
+        raise TypeError(
+            f"components: got {components!r}; expected a list of non-empty names, "
+            "such as ['loss', 'kl']."
+        )
+    return list(components)
+
+
+def _check_epoch(epoch: Any) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral | np.integer):
+        raise TypeError(
+            f"on_epoch_end: epoch must be an int (the TensorBoard step), got {epoch!r} "
+            f"({type(epoch).__name__})."
+        )
+    if epoch < 0:
+        raise ValueError(f"on_epoch_end: epoch must be >= 0, got {epoch}.")
+    return int(epoch)
+
+
+def _given_logs(logs: Any) -> dict[str, float]:
+    """Checks the scalars passed to ``on_epoch_end`` and returns them as floats."""
+    if logs is None:
+        return {}
+    if not isinstance(logs, Mapping):
+        raise TypeError(
+            f"on_epoch_end: logs must be a mapping such as {{'lr': 1e-3}}, got "
+            f"{batch_lib.describe(logs)}."
+        )
+    out = {}
+    for name, value in logs.items():
+        if type(name) is not str or not name:
+            raise TypeError(f"on_epoch_end: log names must be non-empty strings, got {name!r}.")
+        number = _scalar(value)
+        if number is None:
+            raise TypeError(
+                f"on_epoch_end: log {name!r}: got {batch_lib.describe(value)}; expected one "
+                "real number (a scalar), such as a learning rate."
+            )
+        out[name] = number
+    return out

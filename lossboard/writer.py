@@ -1,0 +1,93 @@
+"""The event-file layout of a run: the one ``keras.callbacks.TensorBoard`` uses.
+
+``<run>/train`` and ``<run>/validation`` each get their own event files,
+created only when a value is first written there, with tags ``epoch_<name>``
+(step = epoch) and ``batch_<name>`` (step = global batch index). Values are
+written as ``tf.summary.scalar`` does (float32 tensors), so TensorBoard and
+``lossboard.load`` read them back as Keras' own callback's values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+TRAIN, VALIDATION = "train", "validation"
+SPLITS = (TRAIN, VALIDATION)
+
+
+def prepare_run_dir(log_dir: str | os.PathLike) -> str:
+    """Creates ``log_dir`` (through ``tf.io.gfile``) and returns it as a string.
+
+    Raises:
+        TypeError: When ``log_dir`` is not a path.
+        ValueError: When it is empty or cannot be created.
+    """
+    if not isinstance(log_dir, str | os.PathLike):
+        raise TypeError(
+            f"log_dir: got {log_dir!r} ({type(log_dir).__name__}); expected a directory "
+            "path (str or os.PathLike), such as 'logs/baseline'."
+        )
+    path = os.fspath(log_dir)
+    if not path:
+        raise ValueError("log_dir is empty; expected a run directory such as 'logs/baseline'.")
+    try:
+        tf.io.gfile.makedirs(path)
+    except (tf.errors.OpError, OSError) as err:
+        raise ValueError(
+            f"log_dir {path!r} cannot be created ({err.__class__.__name__}: "
+            f"{getattr(err, 'message', err)}); pass a directory you may write to."
+        ) from err
+    if not tf.io.gfile.isdir(path):
+        raise ValueError(f"log_dir {path!r} exists but is not a directory; pass a directory.")
+    return path
+
+
+class RunWriter:
+    """Lazily created ``tf.summary`` writers, one per split of one run.
+
+    Args:
+        log_dir: The run directory (already created).
+        enabled: False on a non-chief worker: nothing is written at all.
+
+    Example:
+        >>> w = RunWriter(prepare_run_dir("/tmp/lossboard-doc/writer"))
+        >>> w.scalars("validation", {"epoch_loss": 0.5}, step=0)
+        >>> w.flush()
+        >>> w.close()
+    """
+
+    def __init__(self, log_dir: str, enabled: bool = True):
+        self.log_dir = log_dir
+        self.enabled = enabled
+        self._writers: dict[str, tf.summary.SummaryWriter] = {}
+
+    def writer(self, split: str) -> tf.summary.SummaryWriter:
+        """The writer of ``split``, created on first use."""
+        w = self._writers.get(split)
+        if w is None:
+            with tf.init_scope():
+                w = tf.summary.create_file_writer(os.path.join(self.log_dir, split))
+            self._writers[split] = w
+        return w
+
+    def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
+        """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
+        if not values or not self.enabled:
+            return
+        with self.writer(split).as_default(), tf.summary.record_if(True):
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value, step=step)
+
+    def flush(self) -> None:
+        """Pushes everything written so far to disk (raises if that fails)."""
+        for w in self._writers.values():
+            w.flush()
+
+    def close(self) -> None:
+        """Flushes and closes every writer; safe to call twice."""
+        writers, self._writers = self._writers, {}
+        for w in writers.values():
+            w.close()
