@@ -28,8 +28,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lossboard.accumulate import ComponentMean
-    from lossboard.logger import LossLogger
+    from lossboard.accumulate import ComponentMean  # noqa: F401
+    from lossboard.logger import LossLogger  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -1,136 +1,122 @@
-"""Per-component float64 sums and counts for one split, at near-zero per-batch cost.
+"""Per-component float64 running means of one split, at near-zero per-batch cost.
 
-The per-batch path (:meth:`Accumulator.add`) dispatches no TensorFlow op and
-reads no value back from the device: it checks static facts (type, dtype,
-static shape) and appends references to pending lists. Every ``fold_every``
-entries, and whenever a result is read, :meth:`Accumulator.fold` turns all
-pending values into per-component sums with a handful of large operations
-(one ``tf.stack``/``tf.concat`` per group of like tensors and one compiled
-segment sum), then adds them to each component's :class:`ComponentMean`.
-
-Inside a ``tf.function`` (:meth:`Accumulator.add_in_graph`) the update is
-written into the graph instead, straight onto the same variables.
+:class:`Accumulator` is the state behind ``LossLogger``: one
+:class:`ComponentMean` per component, values pending a fold
+(:mod:`lossboard.pending`), and the in-graph sums of calls made inside a
+``tf.function`` (:mod:`lossboard.graph`). The per-batch path dispatches no
+TensorFlow op and reads nothing back from the device; results are exact at any
+time because reading one folds first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from lossboard import batch as batch_lib
+from lossboard.graph import GraphSums
+from lossboard.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT, Pending, Signature
 
 _F64 = tf.float64
-_HOST_WEIGHT, _TENSOR_WEIGHT, _ENTRY_WEIGHT = 0, 1, 2
 _FAST_WEIGHTS = (int, float)
+_DTYPE_ENUM = batch_lib.EagerTensor._datatype_enum
+_SHAPE = batch_lib.EagerTensor._shape_tuple
 
 #: What to do with non-finite values: see ``LossLogger(nonfinite=...)``.
 NONFINITE_POLICIES = ("raise", "warn", "skip", "raise_per_batch")
 
 
-class ComponentMean(keras.metrics.Mean):
-    """The float64 running mean of one loss component.
+class ComponentMean:
+    """The float64 running mean of one loss component: ``tf.keras.metrics.Mean``-style.
 
-    A real ``keras.metrics.Mean`` (variables ``total`` and ``count``) with one
-    more variable, ``nonfinite``: the number of batches that held a NaN or an
-    infinity. :meth:`result` first folds values still pending in the logger,
-    so it is exact at any time.
+    ``total``, ``count`` and ``result()`` mean what they mean on a Keras
+    ``Mean`` (``count`` is the sum of the weights), plus ``nonfinite``: the
+    batches that held a NaN or an infinity. The numbers live in its split's
+    running sums, one vector for all components, which is what keeps the
+    per-batch cost flat; reading any of them first folds values still pending,
+    so they are exact at any time. Read them eagerly (outside ``tf.function``).
 
     Example:
         >>> import lossboard
         >>> logger = lossboard.LossLogger("/tmp/lossboard-doc/mean")
         >>> logger.on_train_batch_end(0, {"loss": 2.0})
         >>> logger.on_train_batch_end(1, {"loss": [4.0, 6.0]})
-        >>> float(logger.metrics["loss"].result())
-        4.0
+        >>> mean = logger.metrics["loss"]
+        >>> float(mean.result()), float(mean.count)
+        (4.0, 3.0)
     """
 
-    def __init__(self, name: str, fold: Callable[[], None] | None = None):
-        super().__init__(name=name, dtype="float64")
-        self.nonfinite = self.add_variable(
-            shape=(), initializer=keras.initializers.Zeros(), dtype="float64", name="nonfinite"
-        )
-        self._fold = fold
+    dtype = "float64"
+
+    def __init__(self, name: str, owner: Accumulator, index: int):
+        self.name = name
+        self._owner = owner
+        self._index = index
+
+    def _value(self, k: int) -> tf.Tensor:
+        if not tf.executing_eagerly():
+            raise RuntimeError(
+                f"ComponentMean {self.name!r}: read results eagerly, outside tf.function "
+                "(after the step returns); inside a step, log values with on_train_batch_end."
+            )
+        running = self._owner.running()
+        if running is None or self._index >= running[k].shape[0]:
+            return tf.constant(0.0, _F64)
+        return running[k][self._index]
+
+    @property
+    def total(self) -> tf.Tensor:
+        """The weighted sum of every value so far (float64)."""
+        return self._value(0)
+
+    @property
+    def count(self) -> tf.Tensor:
+        """The sum of the weights so far: the number of elements when unweighted."""
+        return self._value(1)
+
+    @property
+    def nonfinite(self) -> tf.Tensor:
+        """How many batches held a NaN or an infinity."""
+        return self._value(2)
 
     def result(self) -> tf.Tensor:
         """The mean so far (0 before any data, as Keras' ``Mean``)."""
-        if self._fold is not None and tf.executing_eagerly():
-            self._fold()
-        return super().result()
+        return tf.math.divide_no_nan(self.total, self.count)
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        """Adds values, exactly as logging ``{name: values}`` for this split does."""
+        if tf.inside_function():
+            self._owner.add_in_graph({self.name: values}, sample_weight)
+        else:
+            self._owner.add({self.name: values}, sample_weight)
 
     def reset_state(self) -> None:
-        super().reset_state()
-        self.nonfinite.assign(0)
+        """Zeroes this component alone."""
+        self._owner.reset(self._index)
 
-
-class _Group:
-    """Pending entries that fold with one stack: same dtype, rank and weight kind."""
-
-    __slots__ = ("values", "weights", "comps", "sizes")
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.weights: list[Any] = []
-        self.comps: list[int] = []
-        self.sizes: list[int] = []
+    def __repr__(self) -> str:
+        return f"<ComponentMean {self.name!r}>"
 
 
 @tf.function(reduce_retracing=True)
-def _segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool):
-    """Per-component weighted sums, weight totals and non-finite batch counts."""
-    values = tf.cast(values, _F64)
-    weights = tf.cast(weights, _F64)
-    num_entries = tf.shape(entry_comp)[0]
-    bad_elem = tf.cast(tf.logical_not(tf.math.is_finite(values)), _F64)
-    bad_entry = tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries)
-    if skip_nonfinite:
-        keep = tf.equal(tf.gather(bad_entry, elem_entry), 0.0)
-        values = tf.where(keep, values, tf.zeros_like(values))
-        weights = tf.where(keep, weights, tf.zeros_like(weights))
-    elem_comp = tf.gather(entry_comp, elem_entry)
-    sums = tf.math.unsorted_segment_sum(values * weights, elem_comp, num_comps)
-    counts = tf.math.unsorted_segment_sum(weights, elem_comp, num_comps)
-    bad = tf.math.unsorted_segment_sum(bad_entry, entry_comp, num_comps)
-    return sums, counts, bad
+def _add_parts(running, parts, num_comps):
+    """``running + sum(parts)``, each a (sums, counts, nonfinite) triple.
+
+    ``running`` is zero-padded to ``num_comps``. Also returns ``sum(parts)``.
+    """
+    added = tuple(tf.add_n([tf.cast(p[k], _F64) for p in parts]) for k in range(3))
+    return tuple(_pad(r, num_comps) + a for r, a in zip(running, added, strict=True)), added
 
 
-class _VariableOps:
-    """Compiled reads and writes over a fixed tuple of components' variables."""
+def _pad(vector: tf.Tensor, size: Any) -> tf.Tensor:
+    return tf.pad(vector, [[0, size - tf.shape(vector)[0]]])
 
-    def __init__(self, metrics: tuple[ComponentMean, ...]):
-        self.size = len(metrics)
 
-        @tf.function
-        def apply(parts):
-            sums = tf.add_n([p[0] for p in parts])
-            counts = tf.add_n([p[1] for p in parts])
-            bad = tf.add_n([p[2] for p in parts])
-            for i, m in enumerate(metrics):
-                m.total.assign_add(sums[i])
-                m.count.assign_add(counts[i])
-                m.nonfinite.assign_add(bad[i])
-            return sums, counts
-
-        @tf.function
-        def read():
-            return tf.stack(
-                [
-                    tf.stack([tf.identity(m.total), tf.identity(m.count), tf.identity(m.nonfinite)])
-                    for m in metrics
-                ]
-            )
-
-        @tf.function
-        def reset():
-            for m in metrics:
-                m.total.assign(tf.zeros((), _F64))
-                m.count.assign(tf.zeros((), _F64))
-                m.nonfinite.assign(tf.zeros((), _F64))
-
-        self.apply, self.read, self.reset = apply, read, reset
+def _zeros() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.zeros(0), np.zeros(0), np.zeros(0))
 
 
 def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -178,84 +164,96 @@ class Accumulator:
             ``"raise_per_batch"`` checks each eager batch on the host.
         fold_every: How many pending entries (one per component per batch)
             trigger a fold. Bounds memory; larger folds amortize better.
-        on_new: Called with each new component's name, after it is created.
+        capacity: Components the in-graph vectors hold (see
+            :class:`~lossboard.graph.GraphSums`).
     """
 
-    def __init__(
-        self,
-        nonfinite: str = "raise",
-        fold_every: int = 2048,
-        on_new: Callable[[str], None] | None = None,
-    ):
-        self.metrics: dict[str, ComponentMean] = {}
+    def __init__(self, nonfinite: str = "raise", fold_every: int = 8192, capacity: int = 128):
+        self._names: list[str] = []
         self._index: dict[str, int] = {}
-        self._ops: _VariableOps | None = None
-        self._groups: dict[tuple, _Group] = {}
-        self._host: dict[int, list[float]] = {}
-        self._pending = 0
+        self._metrics: dict[str, ComponentMean] = {}
+        self._pending = Pending()
+        self._fast: dict[tuple, Signature] = {}
+        self._running: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None
+        self._graph = GraphSums(capacity)
         self._fold_every = fold_every
         self._skip = nonfinite == "skip"
         self._per_batch_check = nonfinite == "raise_per_batch"
-        self._on_new = on_new
-        self.window: tuple[tf.Tensor, tf.Tensor] | None = None
+        self.window: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None
         self.track_window = False
+
+    @property
+    def metrics(self) -> dict[str, ComponentMean]:
+        """``{name: ComponentMean}`` in order of first appearance."""
+        return dict(self._metrics)
 
     # ----------------------------------------------------------------- eager path
     def add(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None:
         """Records one eager batch. Checks everything before recording anything."""
-        staged = []
-        for name, value in logs.items():
-            w = None if sample_weight is None else batch_lib.weight_for(name, sample_weight)
-            if type(value) is batch_lib.EagerTensor and (w is None or type(w) in _FAST_WEIGHTS):
-                # The fast path: an unweighted (or number-weighted) rank-0/1 tensor.
-                shape = value._shape_tuple()
-                enum = value._datatype_enum()
-                if len(shape) <= 1 and enum in batch_lib.REAL_DTYPE_ENUMS and 0 not in shape:
-                    rank = len(shape)
-                    weight = 1.0 if w is None else float(w)
-                    staged.append(
-                        (name, (enum, rank, _HOST_WEIGHT, 0), value, weight, shape[0] if rank else 1)
+        if sample_weight is None or type(sample_weight) in _FAST_WEIGHTS:
+            keys = tuple(logs)
+            signature = self._fast.get(keys)
+            if signature is not None:
+                # The steady state: same names, dtypes and shapes as an earlier batch.
+                values = tuple(logs.values())
+                try:
+                    same = (
+                        tuple(map(_DTYPE_ENUM, values)) == signature.enums
+                        and tuple(map(_SHAPE, values)) == signature.shapes
                     )
-                    continue
-            staged.append(self._stage(name, value, w))
+                except TypeError:  # a value that is not an eager tensor
+                    same = False
+                if same:
+                    weight = 1.0 if sample_weight is None else float(sample_weight)
+                    self._pending.add_row(signature, values, weight)
+                    if self._pending.count >= self._fold_every:
+                        self.fold()
+                    return
+        staged = [
+            self._stage(name, value, batch_lib.weight_for(name, sample_weight))
+            for name, value in logs.items()
+        ]
         if self._per_batch_check:
             self._check_finite(staged)
-        for name, key, value, weight, size in staged:
+        comps = []
+        for name, key, value, weight, size, _ in staged:
             comp = self._index.get(name)
             if comp is None:
-                comp = self._create(name)
+                comp = self._register(name)
+            comps.append(comp)
             if key is None:
-                host = self._host.get(comp)
-                if host is None:
-                    host = self._host[comp] = [0.0, 0.0, 0.0]
-                total, count, finite = value
-                if finite or not self._skip:
-                    host[0] += total
-                    host[1] += count
-                host[2] += not finite
-                continue
-            group = self._groups.get(key)
-            if group is None:
-                group = self._groups[key] = _Group()
-            group.values.append(value)
-            group.weights.append(weight)
-            group.comps.append(comp)
-            group.sizes.append(size)
-        self._pending += len(staged)
-        if self._pending >= self._fold_every:
+                self._pending.add_host(comp, *value, skip=self._skip)
+            else:
+                self._pending.add_entry(key, comp, value, weight, size)
+        if not self._per_batch_check and staged and all(s[5] for s in staged):
+            if sample_weight is None or type(sample_weight) in _FAST_WEIGHTS:
+                enums = tuple(s[2]._datatype_enum() for s in staged)
+                shapes = tuple(s[2]._shape_tuple() for s in staged)
+                self._fast[tuple(logs)] = Signature(enums, shapes, tuple(comps))
+        if self._pending.count >= self._fold_every:
             self.fold()
 
     def _stage(self, name: str, value: Any, weight: Any) -> tuple:
-        """The general path of :meth:`add`: checks a value and its weight.
+        """Checks one value and its weight; nothing is recorded yet.
 
-        Returns ``(name, group_key, value, weight, size)``; ``group_key`` is
-        None for a host value, whose ``value`` is then ``(sum, count, finite)``.
+        Returns ``(name, group_key, value, weight, size, row_ok)``:
+        ``group_key`` is None for a host value, whose ``value`` is then
+        ``(sum, count, finite)``; ``row_ok`` says the value may go in a row.
         """
         what = batch_lib.label(name)
+        if type(value) is batch_lib.EagerTensor and (
+            weight is None or type(weight) in _FAST_WEIGHTS
+        ):
+            shape = value._shape_tuple()
+            enum = value._datatype_enum()
+            if len(shape) <= 1 and enum in batch_lib.REAL_DTYPE_ENUMS and 0 not in shape:
+                w = 1.0 if weight is None else float(weight)
+                key = (enum, len(shape), HOST_WEIGHT, 0)
+                return name, key, value, w, shape[0] if shape else 1, True
         if not isinstance(value, tf.Tensor | tf.Variable):
             array = batch_lib.host_array(what, value)
             if not isinstance(weight, tf.Tensor | tf.Variable):
-                return name, None, batch_lib.host_weighted(name, array, weight), None, 0
+                return name, None, batch_lib.host_weighted(name, array, weight), None, 0, False
             value = array
         value = _as_tensor(what, value)
         rank = 1 if value.shape.rank else 0
@@ -265,22 +263,25 @@ class Accumulator:
         if weight is not None and not isinstance(weight, tf.Tensor | tf.Variable):
             host_w = batch_lib.host_array(batch_lib.label(name, weight=True), weight)
             if host_w.ndim == 0:
-                return name, (enum, rank, _HOST_WEIGHT, 0), flat, float(host_w), size
+                return name, (enum, rank, HOST_WEIGHT, 0), flat, float(host_w), size, False
             weight = host_w
         if weight is None:
-            return name, (enum, rank, _HOST_WEIGHT, 0), flat, 1.0, size
+            return name, (enum, rank, HOST_WEIGHT, 0), flat, 1.0, size, False
         weight = _as_tensor(batch_lib.label(name, weight=True), weight)
         w_enum = weight.dtype.as_datatype_enum
         if weight.shape.rank == 0:
-            kind = _ENTRY_WEIGHT if rank else _TENSOR_WEIGHT
-            return name, (enum, rank, kind, w_enum), flat, weight, size
+            kind = ENTRY_WEIGHT if rank else TENSOR_WEIGHT
+            return name, (enum, rank, kind, w_enum), flat, weight, size, False
         flat, flat_w = flat_weighted(name, value, weight)
-        return name, (enum, 1, _TENSOR_WEIGHT, w_enum), flat, flat_w, size
+        return name, (enum, 1, TENSOR_WEIGHT, w_enum), flat, flat_w, size, False
 
     def _check_finite(self, staged: list[tuple]) -> None:
-        """``nonfinite="raise_per_batch"``: one host read per batch, before recording."""
-        for name, key, value, _, _ in staged:
-            finite = value[2] if key is None else bool(tf.reduce_all(tf.math.is_finite(tf.cast(value, _F64))))
+        """``nonfinite="raise_per_batch"``: one host read per value, before recording."""
+        for name, key, value, *_ in staged:
+            if key is None:
+                finite = value[2]
+            else:
+                finite = bool(tf.reduce_all(tf.math.is_finite(tf.cast(value, _F64))))
             if not finite:
                 raise FloatingPointError(
                     f"component {name!r}: this batch holds a NaN or an infinity "
@@ -288,101 +289,61 @@ class Accumulator:
                 )
 
     def fold(self) -> None:
-        """Adds every pending value to its component's accumulator."""
-        if not self._pending:
+        """Folds every pending value (and the in-graph sums) into the running sums:
+        three float64 vectors (sums, weight totals, non-finite batches) per split."""
+        num = len(self._names)
+        parts = self._pending.take(num, self._skip) if self._pending.count else []
+        drained = self._graph.drain(num)
+        if drained is not None:
+            parts.append(drained)
+        if not parts:
             return
-        num_comps = np.asarray(len(self.metrics), np.int32)
-        parts = []
-        for key, group in self._groups.items():
-            _, rank, weight_kind, _ = key
-            stack = tf.stack if rank == 0 else tf.concat
-            values = stack(group.values, 0)
-            entries = len(group.comps)
-            sizes = np.asarray(group.sizes)
-            elem_entry = np.arange(entries) if rank == 0 else np.repeat(np.arange(entries), sizes)
-            if weight_kind == _HOST_WEIGHT:
-                weights: Any = np.asarray(group.weights, np.float64)
-                if rank:
-                    weights = np.repeat(weights, sizes)
-            elif weight_kind == _TENSOR_WEIGHT:
-                weights = stack(group.weights, 0)
-            else:
-                weights = tf.repeat(tf.stack(group.weights), sizes)
-            parts.append(
-                _segment_sums(
-                    values, weights, elem_entry, np.asarray(group.comps, np.int32), num_comps, self._skip
-                )
-            )
-        if self._host:
-            host = np.zeros((3, len(self.metrics)), np.float64)
-            for comp, (total, count, bad) in self._host.items():
-                host[:, comp] = (total, count, bad)
-            parts.append(tuple(host))
-        self._groups.clear()
-        self._host.clear()
-        self._pending = 0
-        sums, counts = self._variable_ops().apply(tuple(parts))
+        n = np.asarray(num, np.int32)
+        self._running, added = _add_parts(self._running or _zeros(), tuple(parts), n)
         if self.track_window:
-            self._add_window(sums, counts)
+            self.window, _ = _add_parts(self.window or _zeros(), (added,), n)
+
+    def running(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
+        """Folds, then returns the running ``(sums, counts, nonfinite)`` vectors."""
+        self.fold()
+        return self._running
 
     # ----------------------------------------------------------------- graph path
     def add_in_graph(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None:
         """Writes the update of one batch into the ``tf.function`` being traced."""
         staged = []
         for name, value in logs.items():
-            w = None if sample_weight is None else batch_lib.weight_for(name, sample_weight)
-            flat, flat_w = flat_weighted(name, _as_tensor(batch_lib.label(name), value), w)
-            staged.append((name, flat, flat_w))
-        for name, flat, flat_w in staged:
-            metric = self._get_in_graph(name)
-            values = tf.cast(flat, _F64)
-            weights = tf.ones_like(values) if flat_w is None else tf.cast(flat_w, _F64)
-            finite = tf.reduce_all(tf.math.is_finite(values))
-            if self._skip:
-                values = tf.where(finite, values, tf.zeros_like(values))
-                weights = weights * tf.cast(finite, _F64)
-            metric.total.assign_add(tf.reduce_sum(values * weights))
-            metric.count.assign_add(tf.reduce_sum(weights))
-            metric.nonfinite.assign_add(1.0 - tf.cast(finite, _F64))
-
-    def _get_in_graph(self, name: str) -> ComponentMean:
-        comp = self._index.get(name)
-        if comp is not None:
-            return self.metrics[name]
-        try:
-            with tf.init_scope():
-                self._create(name)
-        except ValueError as err:
-            if "singleton" not in str(err) and "first call" not in str(err):
-                raise
+            weight = batch_lib.weight_for(name, sample_weight)
+            value = _as_tensor(batch_lib.label(name), value)
+            if weight is None and value.shape.rank == 0:
+                staged.append((value, None))  # the common case: stacked with the others
+            else:
+                staged.append(flat_weighted(name, value, weight))
+        comps = [self._index.get(name) for name in logs]
+        comps = [self._register(n) if c is None else c for n, c in zip(logs, comps, strict=True)]
+        if max(comps) >= self._graph.capacity:
             raise ValueError(
-                f"component {name!r} first appeared while a tf.function was being traced "
-                "again; TensorFlow only lets variables be created on a function's first "
-                "trace. Name every component up front: LossLogger(..., "
-                f"components=[..., {name!r}]), or log it from the first traced call."
-            ) from None
-        return self.metrics[name]
+                f"component {self._names[max(comps)]!r} is number {max(comps) + 1} logged inside "
+                f"a tf.function, past the {self._graph.capacity} this logger sums in the graph. "
+                "Name every component up front, LossLogger(..., components=[...]): the "
+                "capacity becomes twice their number."
+            )
+        self._graph.update(comps, staged, self._skip)
 
     # ----------------------------------------------------------------- state
-    def _create(self, name: str) -> int:
-        metric = ComponentMean(name, fold=self.fold)
-        comp = len(self.metrics)
-        self.metrics[name] = metric
+    def _register(self, name: str) -> int:
+        """Gives a new component its index and its :class:`ComponentMean`."""
+        comp = len(self._names)
+        self._names.append(name)
         self._index[name] = comp
-        if self._on_new is not None:
-            self._on_new(name)
+        self._metrics[name] = ComponentMean(name, self, comp)
         return comp
 
     def ensure(self, names: list[str]) -> None:
-        """Creates accumulators for ``names`` now (eagerly), in this order."""
+        """Registers ``names`` now, in this order."""
         for name in names:
             if name not in self._index:
-                self._create(name)
-
-    def _variable_ops(self) -> _VariableOps:
-        if self._ops is None or self._ops.size != len(self.metrics):
-            self._ops = _VariableOps(tuple(self.metrics.values()))
-        return self._ops
+                self._register(name)
 
     def read(self) -> dict[str, tuple[float, float, int]]:
         """Folds, then returns ``{name: (mean, weight_total, nonfinite_batches)}``.
@@ -390,45 +351,39 @@ class Accumulator:
         Components with no weight this epoch are left out; ``mean`` is NaN when
         a non-finite value went into it.
         """
-        self.fold()
-        if not self.metrics:
+        running = self.running()
+        if running is None:
             return {}
-        table = self._variable_ops().read().numpy()
+        sums, counts, bad = (v.numpy() for v in running)
         out = {}
-        for (name, _), (total, count, bad) in zip(self.metrics.items(), table, strict=True):
-            if count != 0 or bad:
+        for i, (total, count, nonfinite) in enumerate(zip(sums, counts, bad, strict=True)):
+            if count != 0 or nonfinite:
                 mean = total / count if count else float("nan")
-                out[name] = (float(mean), float(count), int(bad))
+                out[self._names[i]] = (float(mean), float(count), int(nonfinite))
         return out
 
-    def reset(self) -> None:
-        """Zeroes every accumulator (pending values are dropped).
+    def reset(self, index: int | None = None) -> None:
+        """Zeroes every component (or the one at ``index``); pending values are dropped.
 
         The batch window is kept: batch curves run on across epochs.
         """
-        self._groups.clear()
-        self._host.clear()
-        self._pending = 0
-        if self.metrics:
-            self._variable_ops().reset()
+        if index is not None:
+            running = self.running()
+            if running is not None:
+                keep = np.ones(running[0].shape[0], np.float64)
+                keep[index] = 0.0
+                self._running = tuple(v * keep for v in running)
+            return
+        self._pending.clear()
+        self._graph.drain(len(self._names))
+        self._running = None
 
     # ----------------------------------------------------------------- batch window
-    def _add_window(self, sums: tf.Tensor, counts: tf.Tensor) -> None:
-        if self.window is None or self.window[0].shape[0] != sums.shape[0]:
-            old = self.window
-            self.window = (sums, counts)
-            if old is not None:
-                pad = [[0, int(sums.shape[0]) - int(old[0].shape[0])]]
-                self.window = (sums + tf.pad(old[0], pad), counts + tf.pad(old[1], pad))
-            return
-        self.window = (self.window[0] + sums, self.window[1] + counts)
-
     def take_window(self) -> dict[str, float]:
         """Folds, then returns and clears the means since the last call."""
         self.fold()
         if self.window is None:
             return {}
-        sums, counts = (t.numpy() for t in self.window)
+        sums, counts, _ = (t.numpy() for t in self.window)
         self.window = None
-        names = list(self.metrics)
-        return {names[i]: float(sums[i] / counts[i]) for i in range(len(sums)) if counts[i]}
+        return {self._names[i]: float(sums[i] / counts[i]) for i in range(len(sums)) if counts[i]}

@@ -6,7 +6,6 @@ static shapes): nothing here copies a tensor's value from the device.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -94,8 +93,7 @@ def bad_value(what: str, value: Any, why: str) -> TypeError | ValueError:
     """Builds the error for a rejected value; ``what`` comes from :func:`label`."""
     cls = ValueError if why.startswith("empty") else TypeError
     return cls(
-        f"{what}: got {describe(value)}: {why}; {_EXPECTED}. "
-        "Nothing from this batch was recorded."
+        f"{what}: got {describe(value)}: {why}; {_EXPECTED}. Nothing from this batch was recorded."
     )
 
 

@@ -45,7 +45,11 @@ def train_run(
     train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=0).batch(batch_size)
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
     model = keras.Sequential(
-        [keras.Input((x.shape[1],)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)]
+        [
+            keras.Input((x.shape[1],)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(1),
+        ]
     )
     optimizer = keras.optimizers.Adam(learning_rate)
 

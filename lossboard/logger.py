@@ -40,8 +40,8 @@ class LossLogger(keras.callbacks.Callback):
             batches, also write ``batch_<name>``, the mean over those N
             batches, at step = global batch index (1-based, across epochs).
         components: Names to create accumulators for now. Optional: names are
-            discovered from ``logs``; naming them up front helps when a
-            component first appears inside a ``tf.function`` being retraced.
+            discovered from ``logs``. Needed only with more than 128 components
+            of which some first appear while a ``tf.function`` is retraced.
         nonfinite: What a NaN or infinity does. ``"raise"`` (default): at
             ``on_epoch_end``, every finite component is written first, then
             ``FloatingPointError`` names the others. ``"warn"``: write NaN and
@@ -69,7 +69,7 @@ class LossLogger(keras.callbacks.Callback):
         update_freq: str | int = "epoch",
         components: list[str] | tuple[str, ...] | None = None,
         nonfinite: str = "raise",
-        fold_every: int = 2048,
+        fold_every: int = 8192,
     ):
         super().__init__()
         self._update_every = _check_update_freq(update_freq)
@@ -78,21 +78,23 @@ class LossLogger(keras.callbacks.Callback):
                 f"nonfinite: got {nonfinite!r}; expected one of {list(NONFINITE_POLICIES)}."
             )
         if type(fold_every) is not int or fold_every < 1:
-            raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 2048.")
+            raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 8192.")
         self.update_freq = update_freq
         self.nonfinite = nonfinite
         self.log_dir = prepare_run_dir(log_dir)
         self._writer = RunWriter(self.log_dir)
+        names = [] if components is None else _check_components(components)
+        capacity = max(128, 2 * len(names))
         self._splits = {
-            TRAIN: Accumulator(nonfinite, fold_every),
-            VALIDATION: Accumulator(nonfinite, fold_every),
+            TRAIN: Accumulator(nonfinite, fold_every, capacity),
+            VALIDATION: Accumulator(nonfinite, fold_every, capacity),
         }
         self._splits[TRAIN].track_window = self._update_every is not None
         self._train_batches = 0
+        self._checked_names: set[tuple] = set()
         self._fit = False
         self._closed = False
-        if components is not None:
-            self._splits[TRAIN].ensure(_check_components(components))
+        self._splits[TRAIN].ensure(names)
 
     # ------------------------------------------------------------------ state
     @property
@@ -142,9 +144,7 @@ class LossLogger(keras.callbacks.Callback):
         if self._update_every and self._train_batches % self._update_every == 0:
             self._write_batch_window()
 
-    def on_test_batch_end(
-        self, batch: Any, logs: Any = None, *, sample_weight: Any = None
-    ) -> None:
+    def on_test_batch_end(self, batch: Any, logs: Any = None, *, sample_weight: Any = None) -> None:
         """Records the loss components of one validation batch.
 
         Takes the same arguments as :meth:`on_train_batch_end`; the averages
@@ -160,16 +160,24 @@ class LossLogger(keras.callbacks.Callback):
             self._splits[VALIDATION].add(logs, sample_weight)
 
     def _batch_logs(self, logs: Any, sample_weight: Any, where: str) -> Mapping[str, Any]:
+        """Checks the names in ``logs`` (once per distinct set of names)."""
+        keys = tuple(logs) if type(logs) is dict else None
+        if keys is not None and keys in self._checked_names:
+            if sample_weight is not None:
+                batch_lib.check_weight_names(sample_weight, logs, where)
+            return logs
         logs = batch_lib.components(logs, where)
         for name in logs:
             if name.startswith(_VAL):
                 raise ValueError(
                     f"{where}: component {name!r} starts with 'val_', which Keras reserves "
                     "for validation; log validation losses with on_test_batch_end under "
-                    f"their plain name ({name[len(_VAL):]!r})."
+                    f"their plain name ({name[len(_VAL) :]!r})."
                 )
         if sample_weight is not None:
             batch_lib.check_weight_names(sample_weight, logs, where)
+        if keys is not None and len(self._checked_names) < 256:
+            self._checked_names.add(keys)
         return logs
 
     def _write_batch_window(self) -> None:
@@ -200,7 +208,7 @@ class LossLogger(keras.callbacks.Callback):
         step = _check_epoch(epoch)
         given = _given_logs(logs)
         if self._fit:
-            self._write_history(given, step)
+            self._write_history({**given, **self._fit_learning_rates()}, step)
             return given
         history: dict[str, float] = {}
         bad: list[str] = []
@@ -235,7 +243,7 @@ class LossLogger(keras.callbacks.Callback):
     def _write_history(self, history: Mapping[str, float], step: int) -> None:
         """Writes History-named values to their split and flushes to disk."""
         train = {f"epoch_{k}": v for k, v in history.items() if not k.startswith(_VAL)}
-        val = {f"epoch_{k[len(_VAL):]}": v for k, v in history.items() if k.startswith(_VAL)}
+        val = {f"epoch_{k[len(_VAL) :]}": v for k, v in history.items() if k.startswith(_VAL)}
         self._writer.scalars(TRAIN, train, step)
         self._writer.scalars(VALIDATION, val, step)
         self._writer.flush()
@@ -249,6 +257,19 @@ class LossLogger(keras.callbacks.Callback):
     def on_train_end(self, logs: Any = None) -> None:
         self._fit = False
         self._writer.flush()
+
+    def _fit_learning_rates(self) -> dict[str, float]:
+        """The optimizer's learning rate(s), written as Keras' TensorBoard callback does."""
+        optimizer = getattr(self._model, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        if optimizer is None:
+            return {}
+        if hasattr(optimizer, "optimizers"):
+            pairs = [(f"learning_rate_{o.name}", o) for o in optimizer.optimizers]
+        else:
+            pairs = [("learning_rate", optimizer)]
+        rates = {k: _scalar(getattr(o, "learning_rate", None)) for k, o in pairs}
+        return {k: v for k, v in rates.items() if v is not None}
 
     def _fit_batch(self, logs: Any) -> None:
         self._train_batches += 1
@@ -287,6 +308,8 @@ class LossLogger(keras.callbacks.Callback):
 
 def _scalar(value: Any) -> float | None:
     """``value`` as a float if it is one real number (reads a tensor back), else None."""
+    if isinstance(value, keras.Variable):
+        value = value.value
     if isinstance(value, tf.Tensor | tf.Variable):
         if value.shape != () or value.dtype.as_datatype_enum not in batch_lib.REAL_DTYPE_ENUMS:
             return None

@@ -1,0 +1,104 @@
+"""Updates written into the user's compiled step: a few ops per call, any component count.
+
+An in-graph call adds its components' weighted sums, weight totals and
+non-finite flags to three float64 vector variables of one split (index =
+component). Scalar unweighted components, the common case, are handled with
+one ``Pack`` for all of them. Reading a result drains the vectors into the
+components' :class:`~lossboard.accumulate.ComponentMean` (eagerly).
+
+The variables are created eagerly with the logger (and under the
+``tf.distribute`` strategy in scope then, as sum-on-read variables), so no
+variable is created while a ``tf.function`` is traced: a component may first
+appear in any trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+_F64 = tf.float64
+
+
+class GraphSums:
+    """Three ``[capacity]`` float64 vectors that in-graph updates add to.
+
+    Args:
+        capacity: How many components the vectors hold.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.used = False
+
+        def var(name: str) -> tf.Variable:
+            return tf.Variable(
+                tf.zeros([capacity], _F64),
+                trainable=False,
+                name=name,
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM,
+            )
+
+        with tf.init_scope():
+            self._vars = (var("sums"), var("counts"), var("nonfinite"))
+        self._drain_fns: dict[int, Any] = {}
+
+    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> None:
+        """Adds one batch (in the graph being traced).
+
+        Args:
+            comps: Component index of each staged value (all < capacity).
+            staged: ``(values, weights or None)`` per component, rank <= 1.
+            skip: Leave out components whose values are not all finite.
+        """
+        scalars = [i for i, (v, w) in enumerate(staged) if w is None and v.shape.rank == 0]
+        others = [i for i in range(len(staged)) if i not in set(scalars)]
+        order, sums, counts, finite = [], [], [], []
+        if scalars:
+            values = tf.cast(tf.stack([staged[i][0] for i in scalars]), _F64)
+            order += scalars
+            sums.append(values)
+            counts.append(tf.ones_like(values))
+            finite.append(tf.math.is_finite(values))
+        for i in others:
+            values, weights = staged[i]
+            values = tf.cast(values, _F64)
+            weights = tf.ones_like(values) if weights is None else tf.cast(weights, _F64)
+            order.append(i)
+            sums.append(tf.reshape(tf.reduce_sum(values * weights), [1]))
+            counts.append(tf.reshape(tf.reduce_sum(weights), [1]))
+            finite.append(tf.reshape(tf.reduce_all(tf.math.is_finite(values)), [1]))
+        join = (lambda xs: xs[0]) if len(sums) == 1 else (lambda xs: tf.concat(xs, 0))
+        sums_v, counts_v, finite_v = join(sums), join(counts), join(finite)
+        if skip:
+            sums_v = tf.where(finite_v, sums_v, tf.zeros_like(sums_v))
+            counts_v = tf.where(finite_v, counts_v, tf.zeros_like(counts_v))
+        bad_v = 1.0 - tf.cast(finite_v, _F64)
+        index = tf.constant([[comps[i]] for i in order], tf.int32)
+        shape = tf.constant([self.capacity], tf.int32)
+        for var, vec in zip(self._vars, (sums_v, counts_v, bad_v), strict=True):
+            var.assign_add(tf.scatter_nd(index, vec, shape))
+        self.used = True
+
+    def drain(self, num_comps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
+        """Eagerly returns the first ``num_comps`` sums, counts and non-finite counts; zeroes them."""
+        if not self.used:
+            return None
+        fn = self._drain_fns.get(num_comps)
+        if fn is None:
+            variables = self._vars
+            n = min(num_comps, self.capacity)
+
+            @tf.function
+            def fn():
+                out = tuple(tf.identity(v)[:n] for v in variables)
+                with tf.control_dependencies(out):
+                    for v in variables:
+                        v.assign(tf.zeros_like(v))
+                pad = [[0, num_comps - n]]
+                return tuple(tf.pad(o, pad) for o in out)
+
+            self._drain_fns[num_comps] = fn
+        return fn()

@@ -1,0 +1,208 @@
+"""Batch values waiting to be folded, and the fold itself: a few large ops per fold.
+
+Eager batches are recorded as references, in one of three forms:
+
+- *rows*: a batch whose components have the same names, dtypes and shapes as
+  the batch that set up its :class:`Signature` (the steady state of a loop)
+  is kept as one tuple of tensors: no per-component work at all;
+- *entries*: any other tensor value (weighted, first of its kind, ...),
+  grouped by dtype, rank and kind of weight;
+- *host sums*: Python and NumPy values, summed on the host right away.
+
+:meth:`Pending.take` turns all of it into per-component ``(sums, counts,
+nonfinite)`` vectors: one ``Pack``/``ConcatV2`` per group of like tensors and
+one compiled segment sum, whatever the number of batches and components.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+_F64 = tf.float64
+HOST_WEIGHT, TENSOR_WEIGHT, ENTRY_WEIGHT = 0, 1, 2
+
+
+@tf.function(reduce_retracing=True)
+def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool):
+    """Per-component weighted sums, weight totals and non-finite batch counts.
+
+    Args:
+        values, weights: Rank-1, one element per logged element.
+        elem_entry: The entry (one component of one batch) of each element.
+        entry_comp: The component of each entry.
+        num_comps: Length of the returned vectors.
+        skip_nonfinite: Leave out entries holding a NaN or an infinity.
+    """
+    values = tf.cast(values, _F64)
+    weights = tf.cast(weights, _F64)
+    num_entries = tf.shape(entry_comp)[0]
+    bad_elem = tf.cast(tf.logical_not(tf.math.is_finite(values)), _F64)
+    bad_entry = tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries)
+    if skip_nonfinite:
+        keep = tf.equal(tf.gather(bad_entry, elem_entry), 0.0)
+        values = tf.where(keep, values, tf.zeros_like(values))
+        weights = tf.where(keep, weights, tf.zeros_like(weights))
+    elem_comp = tf.gather(entry_comp, elem_entry)
+    sums = tf.math.unsorted_segment_sum(values * weights, elem_comp, num_comps)
+    counts = tf.math.unsorted_segment_sum(weights, elem_comp, num_comps)
+    bad = tf.math.unsorted_segment_sum(bad_entry, entry_comp, num_comps)
+    return sums, counts, bad
+
+
+#: Tensors joined per op. TensorFlow builds a kernel for each distinct number
+#: of inputs (about 25 us per input, once), so every join uses whole chunks.
+CHUNK = 256
+_EMPTY: dict[tuple[tf.DType, int], tf.Tensor] = {}
+
+
+def _join(values: list, rank: int) -> tf.Tensor:
+    """One rank-1 tensor from many scalars (``rank`` 0) or vectors (``rank`` 1).
+
+    Uses the raw ``Pack``/``ConcatV2`` ops (``tf.stack`` does per-element
+    Python work) on chunks of exactly ``CHUNK`` tensors, padded with zeros
+    (scalars, sliced off after) or empty vectors.
+    """
+    n = len(values)
+    if n == 1:
+        return tf.reshape(values[0], [-1]) if rank == 0 else values[0]
+    pad = -n % CHUNK
+    if pad:
+        key = (values[0].dtype, rank)
+        filler = _EMPTY.get(key)
+        if filler is None:
+            with tf.init_scope():
+                filler = _EMPTY[key] = tf.zeros([0] * rank, values[0].dtype)
+        values = values + [filler] * pad
+    op = tf.raw_ops.Pack if rank == 0 else tf.raw_ops.ConcatV2
+    chunks = [op(values=values[i : i + CHUNK], axis=0) for i in range(0, len(values), CHUNK)]
+    joined = chunks[0] if len(chunks) == 1 else tf.concat(chunks, 0)
+    return joined[:n] if pad and rank == 0 else joined
+
+
+class Signature:
+    """Names, dtypes and shapes of a batch whose values can be kept as one row.
+
+    Every value is an unweighted (or number-weighted) tensor of rank 0 or 1.
+    """
+
+    __slots__ = ("enums", "shapes", "columns")
+
+    def __init__(self, enums: tuple, shapes: tuple, comps: tuple[int, ...]):
+        self.enums = enums
+        self.shapes = shapes
+        by_kind: dict[tuple[int, int], list[int]] = {}
+        for col, (enum, shape) in enumerate(zip(enums, shapes, strict=True)):
+            by_kind.setdefault((enum, len(shape)), []).append(col)
+        # (rank, columns, their components, their sizes) per group of like columns
+        self.columns = [
+            (
+                rank,
+                cols,
+                np.asarray([comps[c] for c in cols], np.int32),
+                np.asarray([shapes[c][0] if rank else 1 for c in cols], np.int64),
+            )
+            for (_, rank), cols in by_kind.items()
+        ]
+
+
+class _Group:
+    """Pending entries of one dtype, rank and kind of weight."""
+
+    __slots__ = ("values", "weights", "comps", "sizes")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.weights: list[Any] = []
+        self.comps: list[int] = []
+        self.sizes: list[int] = []
+
+
+class Pending:
+    """Values recorded since the last fold, for one split."""
+
+    def __init__(self) -> None:
+        self.count = 0  # entries (one component of one batch) pending
+        self._rows: dict[Signature, tuple[list[tuple], list[float]]] = {}
+        self._groups: dict[tuple, _Group] = {}
+        self._host: dict[int, list[float]] = {}
+
+    def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
+        rows = self._rows.get(signature)
+        if rows is None:
+            rows = self._rows[signature] = ([], [])
+        rows[0].append(values)
+        rows[1].append(weight)
+        self.count += len(values)
+
+    def add_entry(self, key: tuple, comp: int, value: Any, weight: Any, size: int) -> None:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        group.values.append(value)
+        group.weights.append(weight)
+        group.comps.append(comp)
+        group.sizes.append(size)
+        self.count += 1
+
+    def add_host(self, comp: int, total: float, count: float, finite: bool, skip: bool) -> None:
+        host = self._host.get(comp)
+        if host is None:
+            host = self._host[comp] = [0.0, 0.0, 0.0]
+        if finite or not skip:
+            host[0] += total
+            host[1] += count
+        host[2] += not finite
+        self.count += 1
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._groups.clear()
+        self._host.clear()
+        self.count = 0
+
+    def take(self, num_comps: int, skip: bool) -> list[tuple]:
+        """Folds everything pending into ``(sums, counts, nonfinite)`` parts and clears."""
+        n = np.asarray(num_comps, np.int32)
+        parts = []
+        for signature, (rows, weights) in self._rows.items():
+            row_weights = np.asarray(weights, np.float64)
+            for rank, cols, comps, sizes in signature.columns:
+                values = [row[c] for row in rows for c in cols]
+                entry_comp = np.tile(comps, len(rows))
+                entry_size = np.tile(sizes, len(rows))
+                entry_weight = np.repeat(row_weights, len(cols))
+                parts.append(
+                    self._sums(rank, values, entry_weight, entry_comp, entry_size, n, skip)
+                )
+        for (_, rank, weight_kind, _), group in self._groups.items():
+            sizes = np.asarray(group.sizes)
+            if weight_kind == HOST_WEIGHT:
+                weights: Any = np.asarray(group.weights, np.float64)
+            elif weight_kind == TENSOR_WEIGHT:
+                weights = _join(group.weights, rank)
+            else:
+                weights = tf.repeat(_join(group.weights, 0), sizes)
+            comps = np.asarray(group.comps, np.int32)
+            parts.append(self._sums(rank, group.values, weights, comps, sizes, n, skip))
+        if self._host:
+            host = np.zeros((3, num_comps), np.float64)
+            for comp, sums in self._host.items():
+                host[:, comp] = sums
+            parts.append(tuple(host))
+        self.clear()
+        return parts
+
+    @staticmethod
+    def _sums(rank, values, weights, entry_comp, entry_size, num_comps, skip):
+        """``segment_sums`` of one group; numpy ``weights`` are per entry."""
+        entries = len(entry_comp)
+        if rank == 0:
+            elem_entry = np.arange(entries, dtype=np.int32)
+        else:
+            elem_entry = np.repeat(np.arange(entries, dtype=np.int32), entry_size)
+            if isinstance(weights, np.ndarray):
+                weights = np.repeat(weights, entry_size)
+        return segment_sums(_join(values, rank), weights, elem_entry, entry_comp, num_comps, skip)

@@ -1,0 +1,119 @@
+"""The per-batch path: no host sync, bounded pending state, exact folds."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import ops
+
+from lossboard import LossLogger
+from lossboard.accumulate import Accumulator
+
+_SYNCS = ("numpy", "_numpy", "__float__", "__int__", "__index__", "__bool__", "__array__")
+
+
+def _raiser(name):
+    def read(*args, **kwargs):
+        raise AssertionError(f"host sync: EagerTensor.{name} called on the per-batch path")
+
+    return read
+
+
+@contextlib.contextmanager
+def no_host_sync():
+    """Makes every way of reading an eager tensor's value on the host raise."""
+    patch = pytest.MonkeyPatch()
+    try:
+        for name in _SYNCS:
+            patch.setattr(ops._EagerTensorBase, name, _raiser(name))
+        yield
+    finally:
+        patch.undo()
+
+
+def test_guard_catches_a_host_read():
+    with no_host_sync(), pytest.raises(AssertionError, match="host sync"):
+        float(tf.constant(1.0))
+    with no_host_sync(), pytest.raises(AssertionError, match="host sync"):
+        tf.constant([1.0]).numpy()
+    assert float(tf.constant(2.0)) == 2.0  # restored afterwards
+
+
+@pytest.mark.parametrize("fold_every", [1, 5, 2048])
+def test_per_batch_path_never_reads_values_back(tmp_path, fold_every):
+    rng = np.random.default_rng(3)
+    batches = []
+    for n in [16, 16, 16, 5] * 3:
+        x = rng.normal(size=n).astype("float32")
+        batches.append(
+            (
+                {
+                    "loss": tf.constant(x),  # per-example vector
+                    "scalar": tf.constant(np.float32(x.mean())),
+                    "int_count": tf.constant(n),
+                },
+                tf.constant(rng.uniform(size=n).astype("float32")),
+            )
+        )
+    logger = LossLogger(tmp_path, fold_every=fold_every)
+
+    @tf.function
+    def in_graph(v):
+        logger.on_test_batch_end(0, {"loss": v})
+
+    in_graph(tf.constant([1.0, 2.0]))  # trace before the guard (tracing reads constants)
+    with no_host_sync():
+        for i, (logs, weights) in enumerate(batches):
+            logger.on_train_batch_end(i, logs)
+            logger.on_train_batch_end(i, {"weighted": logs["loss"]}, sample_weight=weights)
+            logger.on_train_batch_end(i, {"by_size": logs["scalar"]}, sample_weight=len(weights))
+            in_graph(logs["loss"])
+    history = logger.on_epoch_end(0)
+    x = np.concatenate([b[0]["loss"].numpy() for b in batches]).astype(np.float64)
+    w = np.concatenate([b[1].numpy() for b in batches]).astype(np.float64)
+    assert history["loss"] == pytest.approx(x.mean(), rel=1e-9)
+    assert history["weighted"] == pytest.approx((x * w).sum() / w.sum(), rel=1e-9)
+    assert history["val_loss"] == pytest.approx((x.sum() + 3.0) / (len(x) + 2), rel=1e-9)
+    sizes = np.array([len(b[1]) for b in batches], np.float64)
+    means = np.array([b[0]["scalar"].numpy() for b in batches], np.float64)
+    assert history["by_size"] == pytest.approx((means * sizes).sum() / sizes.sum(), rel=1e-9)
+
+
+def test_pending_state_is_bounded_by_fold_every():
+    acc = Accumulator(fold_every=64)
+    value = tf.constant(1.0)
+    for _ in range(1000):
+        acc.add({"a": value, "b": value, "c": value})
+        assert acc._pending.count < 64
+    assert acc.read()["a"] == (1.0, 1000.0, 0)
+
+
+def test_fast_rows_and_general_entries_agree():
+    """The steady-state row path and the general path give the same sums."""
+    rng = np.random.default_rng(5)
+    values = [rng.normal(size=8).astype("float32") for _ in range(50)]
+    rows, general = Accumulator(), Accumulator()
+    for v in values:
+        logs = {"vec": tf.constant(v), "mean": tf.constant(v.mean())}
+        rows.add(logs)  # after the first batch, recorded as rows
+        general.add(logs, sample_weight={"vec": 1.0})  # a mapping weight: never a row
+    assert rows._fast and not general._fast
+    r, g = rows.read(), general.read()
+    for name in ("vec", "mean"):
+        assert r[name][0] == pytest.approx(g[name][0], rel=1e-12)
+        assert r[name][1] == g[name][1]
+
+
+def test_shape_change_in_steady_state_is_checked_per_batch():
+    acc = Accumulator()
+    acc.add({"loss": tf.constant([1.0, 2.0])})
+    acc.add({"loss": tf.constant([3.0, 4.0])})
+    acc.add({"loss": tf.constant([5.0])})  # a short batch leaves the row path
+    with pytest.raises(ValueError, match="empty"):
+        acc.add({"loss": tf.constant([], tf.float32)})
+    with pytest.raises(TypeError, match="string"):
+        acc.add({"loss": tf.constant(["x", "y"])})
+    assert acc.read()["loss"] == (3.0, 5.0, 0)
