@@ -83,7 +83,7 @@ class GraphSums:
         self.used = True
 
     def drain(self, num_comps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
-        """Eagerly returns the first ``num_comps`` sums, counts and non-finite counts; zeroes them."""
+        """Eagerly returns the first ``num_comps`` sums, counts, non-finite counts; zeroes them."""
         if not self.used:
             return None
         fn = self._drain_fns.get(num_comps)
