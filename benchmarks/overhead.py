@@ -130,29 +130,45 @@ def fit_ms_per_step(components, steps, logdir):
 
 
 def measure(components, steps, repeats, logdir):
+    """Rows of (variant, wall ms/step, wall ratio to bare, wall overhead us, CPU overhead us).
+
+    The CPU overhead is the calling thread's CPU time per step minus the bare
+    loop's: everything lossboard does on the eager path runs in that thread,
+    and CPU time is not inflated by other processes the way wall time is.
+    """
     batches = make_batches(steps)
     runs = variants(components, batches, logdir)
-    times = {name: [] for name in runs}
+    wall = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
     ratios = {name: [] for name in runs}
     order = list(runs)
     for _ in range(repeats):
         random.shuffle(order)
         this = {}
         for name in order:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             runs[name](batches)
-            this[name] = (time.perf_counter() - started) / steps * 1e3
-        for name, ms in this.items():
-            times[name].append(ms)
-            ratios[name].append(ms / this["bare loop"])
+            this[name] = (time.perf_counter() - started, time.thread_time() - started_cpu)
+        for name, (w, c) in this.items():
+            wall[name].append(w / steps * 1e3)
+            cpu[name].append(c / steps * 1e6)
+            ratios[name].append(w / this["bare loop"][0])
     rows = []
-    bare = statistics.median(times["bare loop"])
+    bare_ms = statistics.median(wall["bare loop"])
+    bare_cpu = statistics.median(cpu["bare loop"])
     for name in runs:
-        ms = statistics.median(times[name])
         ratio = statistics.median(ratios[name])
-        rows.append((name, ms, ratio, (ratio - 1.0) * bare * 1e3))
+        rows.append(
+            (
+                name,
+                statistics.median(wall[name]),
+                ratio,
+                (ratio - 1.0) * bare_ms * 1e3,
+                statistics.median(cpu[name]) - bare_cpu,
+            )
+        )
     fit_ms = fit_ms_per_step(components, steps, logdir)
-    rows.append(("model.fit + keras TensorBoard (reference)", fit_ms, fit_ms / bare, None))
+    rows.append(("model.fit + keras TensorBoard (reference)", fit_ms, fit_ms / bare_ms, None, None))
     return rows
 
 
@@ -190,11 +206,17 @@ def main(argv=None):
     )
     for components in args.components:
         print(f"### {components} component(s)\n")
-        print("| variant | ms/step | ratio to bare | overhead (µs/step) |")
-        print("|---|---:|---:|---:|")
-        for name, ms, ratio, over in measure(components, args.steps, args.repeats, logdir):
+        print(
+            "| variant | ms/step | ratio to bare | overhead, wall (µs/step) "
+            "| overhead, CPU of the loop thread (µs/step) |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for name, ms, ratio, over, over_cpu in measure(
+            components, args.steps, args.repeats, logdir
+        ):
             over_s = "" if over is None else f"{over:.0f}"
-            print(f"| {name} | {ms:.2f} | {ratio:.3f}x | {over_s} |")
+            cpu_s = "" if over_cpu is None else f"{over_cpu:.0f}"
+            print(f"| {name} | {ms:.2f} | {ratio:.3f}x | {over_s} | {cpu_s} |")
         print(flush=True)
     if args.memory_batches:
         samples = memory_profile(args.memory_batches, 16, logdir)

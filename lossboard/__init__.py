@@ -2,7 +2,7 @@
 
 Example:
     >>> from lossboard import LossLogger
-    >>> logger = LossLogger("/tmp/lossboard-doc/init")
+    >>> logger = LossLogger("logs/doc-init")
     >>> logger.on_train_batch_end(0, {"loss": 1.0, "kl": 0.5})
     >>> logger.on_epoch_end(0)
     {'loss': 1.0, 'kl': 0.5}
@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "LossLogger": "lossboard.logger",
     "ComponentMean": "lossboard.accumulate",
+    "load": "lossboard.reader",
+    "new_run_dir": "lossboard.runs",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -30,6 +32,8 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # pragma: no cover
     from lossboard.accumulate import ComponentMean  # noqa: F401
     from lossboard.logger import LossLogger  # noqa: F401
+    from lossboard.reader import load  # noqa: F401
+    from lossboard.runs import new_run_dir  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -41,7 +41,7 @@ class ComponentMean:
 
     Example:
         >>> import lossboard
-        >>> logger = lossboard.LossLogger("/tmp/lossboard-doc/mean")
+        >>> logger = lossboard.LossLogger("logs/doc-mean")
         >>> logger.on_train_batch_end(0, {"loss": 2.0})
         >>> logger.on_train_batch_end(1, {"loss": [4.0, 6.0]})
         >>> mean = logger.metrics["loss"]

@@ -42,6 +42,10 @@ class LossLogger(keras.callbacks.Callback):
         components: Names to create accumulators for now. Optional: names are
             discovered from ``logs``. Needed only with more than 128 components
             of which some first appear while a ``tf.function`` is retraced.
+        hparams: The run's hyperparameters, such as ``{"lr": 1e-3, "optimizer":
+            "adam"}``, recorded for TensorBoard's HParams dashboard (which then
+            lists the run with its epoch losses as metrics) and for
+            ``lossboard compare``. Values are bools, numbers or strings.
         nonfinite: What a NaN or infinity does. ``"raise"`` (default): at
             ``on_epoch_end``, every finite component is written first, then
             ``FloatingPointError`` names the others. ``"warn"``: write NaN and
@@ -54,7 +58,7 @@ class LossLogger(keras.callbacks.Callback):
     Example:
         >>> import numpy as np
         >>> from lossboard import LossLogger
-        >>> with LossLogger("/tmp/lossboard-doc/run") as logger:
+        >>> with LossLogger("logs/doc-run") as logger:
         ...     for step, losses in enumerate([np.ones(4), np.zeros(2)]):
         ...         logger.on_train_batch_end(step, {"loss": losses})
         ...     history = logger.on_epoch_end(0)
@@ -68,6 +72,7 @@ class LossLogger(keras.callbacks.Callback):
         *,
         update_freq: str | int = "epoch",
         components: list[str] | tuple[str, ...] | None = None,
+        hparams: Mapping[str, bool | int | float | str] | None = None,
         nonfinite: str = "raise",
         fold_every: int = 8192,
     ):
@@ -79,10 +84,13 @@ class LossLogger(keras.callbacks.Callback):
             )
         if type(fold_every) is not int or fold_every < 1:
             raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 8192.")
+        self.hparams = _check_hparams(hparams)
         self.update_freq = update_freq
         self.nonfinite = nonfinite
         self.log_dir = prepare_run_dir(log_dir)
         self._writer = RunWriter(self.log_dir)
+        if self.hparams:
+            self._writer.hparams(self.hparams)
         names = [] if components is None else _check_components(components)
         capacity = max(128, 2 * len(names))
         self._splits = {
@@ -341,6 +349,29 @@ def _check_components(components: Any) -> list[str]:
             "such as ['loss', 'kl']."
         )
     return list(components)
+
+
+def _check_hparams(hparams: Any) -> dict[str, bool | int | float | str]:
+    if hparams is None:
+        return {}
+    if not isinstance(hparams, Mapping):
+        raise TypeError(
+            f"hparams: got {batch_lib.describe(hparams)}; expected a mapping such as "
+            "{'lr': 1e-3, 'optimizer': 'adam'}."
+        )
+    out: dict[str, bool | int | float | str] = {}
+    for name, value in hparams.items():
+        if type(name) is not str or not name:
+            raise TypeError(f"hparams: names must be non-empty strings, got {name!r}.")
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, bool | int | float | str):
+            raise TypeError(
+                f"hparams: {name!r} is {batch_lib.describe(value)}; TensorBoard's HParams "
+                "dashboard takes bools, numbers and strings: pass str(value) if you need it."
+            )
+        out[name] = value
+    return out
 
 
 def _check_epoch(epoch: Any) -> int:

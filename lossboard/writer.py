@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -53,7 +54,7 @@ class RunWriter:
         enabled: False on a non-chief worker: nothing is written at all.
 
     Example:
-        >>> w = RunWriter(prepare_run_dir("/tmp/lossboard-doc/writer"))
+        >>> w = RunWriter(prepare_run_dir("logs/doc-writer"))
         >>> w.scalars("validation", {"epoch_loss": 0.5}, step=0)
         >>> w.flush()
         >>> w.close()
@@ -69,7 +70,8 @@ class RunWriter:
         w = self._writers.get(split)
         if w is None:
             with tf.init_scope():
-                w = tf.summary.create_file_writer(os.path.join(self.log_dir, split))
+                path = os.path.join(self.log_dir, split) if split else self.log_dir
+                w = tf.summary.create_file_writer(path)
             self._writers[split] = w
         return w
 
@@ -80,6 +82,21 @@ class RunWriter:
         with self.writer(split).as_default(), tf.summary.record_if(True):
             for tag, value in values.items():
                 tf.summary.scalar(tag, value, step=step)
+
+    def hparams(self, values: Mapping[str, Any]) -> None:
+        """Records the run's hyperparameters for TensorBoard's HParams dashboard.
+
+        Written in the run's own directory (not a split), as Keras users do
+        with ``hp.hparams``; the dashboard then lists the run with its
+        ``train``/``validation`` ``epoch_*`` tags as metrics.
+        """
+        if not self.enabled:
+            return
+        from tensorboard.plugins.hparams import api as hp
+
+        with self.writer("").as_default():
+            hp.hparams(dict(values), trial_id=os.path.basename(os.path.normpath(self.log_dir)))
+        self.flush()
 
     def flush(self) -> None:
         """Pushes everything written so far to disk (raises if that fails)."""

@@ -1,0 +1,88 @@
+"""The real `lossboard` command (python -m lossboard) on real runs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lossboard import LossLogger
+
+RUNS = {  # run -> (hparams, train losses per epoch, validation losses per epoch)
+    "lr_0.1": ({"lr": 0.1, "opt": "sgd"}, [3.0, 2.0, 1.5], [3.5, 2.6, 2.2]),
+    "lr_0.01": ({"lr": 0.01, "opt": "sgd"}, [3.0, 2.5, 2.25], [3.2, 2.7, 2.125]),
+    "lr_1.0": ({"lr": 1.0, "opt": "sgd"}, [3.0, 9.0, 20.0], [4.0, 10.0, 30.0]),
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for name, (hparams, train, val) in RUNS.items():
+        with LossLogger(root / name, hparams=hparams) as logger:
+            for epoch, (t, v) in enumerate(zip(train, val, strict=True)):
+                # two batches whose mean is the wanted value: 4 examples and 2 examples
+                logger.on_train_batch_end(0, {"loss": np.full(4, t - 0.5)})
+                logger.on_train_batch_end(1, {"loss": np.full(2, t + 1.0)})
+                logger.on_test_batch_end(0, {"loss": v})
+                logger.on_epoch_end(epoch)
+    return root
+
+
+def lossboard(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "lossboard", *map(os.fspath, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_compare_ranks_by_final_validation_and_shows_differing_hparams(root, tmp_path):
+    out = lossboard("compare", root, "--csv", tmp_path / "t.csv", "--markdown", tmp_path / "t.md")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    body = [line for line in lines[3:] if line.startswith("lr_")]
+    assert [line.split()[0] for line in body] == ["lr_0.01", "lr_0.1", "lr_1.0"]
+    assert "lr" in lines[1] and "opt" not in lines[1]  # only hparams that differ
+    first = body[0].split()
+    # run, train final/best/best epoch/epochs, val final/best/best epoch/epochs, lr
+    assert first[1:] == ["2.2500", "2.2500", "2", "3", "2.1250", "2.1250", "2", "3", "0.01"]
+    with open(tmp_path / "t.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["run"] for r in table] == ["lr_0.01", "lr_0.1", "lr_1.0"]
+    assert float(table[2]["val best"]) == 4.0 and table[2]["val best epoch"] == "0"
+    assert (tmp_path / "t.md").read_text().startswith("| run |")
+
+
+def test_compare_options_tag_and_glob(root):
+    out = lossboard("compare", root, "--runs", "lr_0.*", "--tag", "epoch_loss")
+    assert out.returncode == 0
+    assert "lr_1.0" not in out.stdout and "lr_0.1" in out.stdout
+    missing = lossboard("compare", root, "--tag", "epoch_nothing")
+    assert missing.returncode == 1 and "No run has the tag 'epoch_nothing'" in missing.stdout
+    nowhere = lossboard("compare", root / "nope")
+    assert nowhere.returncode == 2 and "not a directory" in nowhere.stderr
+
+
+def test_plot_writes_a_png_with_one_panel_per_component(root, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curves.png"
+    out = lossboard("plot", root, "-o", png, "--title", "lr sweep")
+    assert out.returncode == 0, out.stderr
+    assert "1 panel(s): epoch_loss" in out.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_demo_writes_runs_that_compare_reads(tmp_path):
+    out = lossboard("demo", "--logdir", tmp_path / "logs", "--epochs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "tensorboard --logdir" in out.stdout
+    table = lossboard("compare", tmp_path / "logs")
+    assert table.returncode == 0
+    assert len([line for line in table.stdout.splitlines() if line.startswith("lr_")]) == 3

@@ -1,0 +1,132 @@
+"""A real TensorBoard server on 127.0.0.1 serves lossboard runs: runs, scalars and HParams."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from lossboard import LossLogger
+
+pytestmark = pytest.mark.slow
+
+RUNS = {"lr_0.1": 0.1, "lr_0.01": 0.01}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, body: dict | None = None):
+    headers = {"X-XSRF-Protected": "1", "Content-Type": "application/json"}
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Writes two runs, starts `tensorboard` on them, yields (base_url, expected)."""
+    root = tmp_path_factory.mktemp("tb")
+    rng = np.random.default_rng(4)
+    expected = {}
+    for name, lr in RUNS.items():
+        with LossLogger(root / name, hparams={"lr": lr, "optimizer": "adam"}) as logger:
+            for epoch in range(3):
+                train = [rng.normal(1 / (epoch + 1), 0.1, n).astype("float32") for n in (16, 16, 5)]
+                val = [rng.normal(1.5 / (epoch + 1), 0.1, n).astype("float32") for n in (8, 3)]
+                for i, b in enumerate(train):
+                    logger.on_train_batch_end(i, {"loss": b, "kl": b * b})
+                for i, b in enumerate(val):
+                    logger.on_test_batch_end(i, {"loss": b})
+                logger.on_epoch_end(epoch)
+                cat, vcat = (
+                    np.concatenate(train).astype(np.float64),
+                    np.concatenate(val).astype(np.float64),
+                )
+                expected[(name, "train", "epoch_loss", epoch)] = cat.mean()
+                expected[(name, "train", "epoch_kl", epoch)] = (cat * cat).mean()
+                expected[(name, "validation", "epoch_loss", epoch)] = vcat.mean()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(root),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if len(_get(base + "/data/runs")) >= 2 * len(RUNS):
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"tensorboard did not start: {proc.stderr.read().decode()[-2000:]}"
+                )
+            time.sleep(0.5)
+        yield base, expected
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_runs_and_tags_are_served(served):
+    base, _ = served
+    runs = set(_get(base + "/data/runs"))
+    for name in RUNS:
+        assert {f"{name}/train", f"{name}/validation"} <= runs
+    tags = _get(base + "/data/plugin/scalars/tags")
+    assert set(tags["lr_0.1/train"]) == {"epoch_loss", "epoch_kl"}
+    assert set(tags["lr_0.1/validation"]) == {"epoch_loss"}
+
+
+def test_scalar_values_are_the_numpy_means(served):
+    base, expected = served
+    for (name, split, tag, epoch), value in expected.items():
+        url = f"{base}/data/plugin/scalars/scalars?run={name}/{split}&tag={tag}"
+        points = {step: v for _, step, v in _get(url)}
+        assert points[epoch] == pytest.approx(value, rel=2e-7), (name, split, tag, epoch)
+
+
+def test_hparams_dashboard_lists_each_run_with_its_losses(served):
+    base, _ = served
+    experiment = _get(base + "/data/plugin/hparams/experiment", {"experimentName": ""})
+    hparams = {h["name"] for h in experiment["hparamInfos"]}
+    assert {"lr", "optimizer"} <= hparams
+    metrics = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"]}
+    assert {("train", "epoch_loss"), ("validation", "epoch_loss"), ("train", "epoch_kl")} <= metrics
+    sessions = _get(
+        base + "/data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 10,
+        },
+    )
+    lrs = sorted(g["hparams"]["lr"] for g in sessions["sessionGroups"])
+    assert lrs == [0.01, 0.1]
