@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard import batch as batch_lib
+from lossboard.distribute import is_multi_worker, local_parts
 from lossboard.graph import GraphSums
 from lossboard.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT, Pending, Signature
 
@@ -144,14 +145,14 @@ def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, 
     return tf.reshape(value, [-1]), tf.reshape(weight, [-1])
 
 
-def _as_tensor(what: str, value: Any) -> tf.Tensor:
+def _as_tensor(what: str, value: Any, allow_empty: bool = False) -> tf.Tensor:
     """A checked tensor (a snapshot, for variables) from any accepted value."""
     if isinstance(value, tf.Variable):
         value = tf.convert_to_tensor(value)
     if not isinstance(value, tf.Tensor):
         array = batch_lib.host_array(what, value)
         value = tf.constant(array)
-    batch_lib.check_tensor(what, value)
+    batch_lib.check_tensor(what, value, allow_empty)
     return value
 
 
@@ -168,7 +169,19 @@ class Accumulator:
             :class:`~lossboard.graph.GraphSums`).
     """
 
-    def __init__(self, nonfinite: str = "raise", fold_every: int = 8192, capacity: int = 128):
+    def __init__(
+        self,
+        nonfinite: str = "raise",
+        fold_every: int = 8192,
+        capacity: int = 128,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        self._strategy = strategy or tf.distribute.get_strategy()
+        # Across workers, in-graph sums are read (an all-reduce) only at epoch ends,
+        # which every worker reaches in step.
+        self._collective = is_multi_worker(self._strategy)
+        # Under a strategy a replica (or worker) may get no examples in a short last batch.
+        self._allow_empty = self._strategy.num_replicas_in_sync > 1
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._metrics: dict[str, ComponentMean] = {}
@@ -209,10 +222,14 @@ class Accumulator:
                     if self._pending.count >= self._fold_every:
                         self.fold()
                     return
-        staged = [
-            self._stage(name, value, batch_lib.weight_for(name, sample_weight))
-            for name, value in logs.items()
-        ]
+        staged = []
+        for name, value in logs.items():
+            weight = batch_lib.weight_for(name, sample_weight)
+            parts = local_parts(value)
+            if parts is None:
+                staged.append(self._stage(name, value, weight))
+            else:
+                staged += self._stage_replicas(name, parts, weight)
         if self._per_batch_check:
             self._check_finite(staged)
         comps = []
@@ -225,7 +242,7 @@ class Accumulator:
                 self._pending.add_host(comp, *value, skip=self._skip)
             else:
                 self._pending.add_entry(key, comp, value, weight, size)
-        if not self._per_batch_check and staged and all(s[5] for s in staged):
+        if not self._per_batch_check and len(staged) == len(logs) and all(s[5] for s in staged):
             if sample_weight is None or type(sample_weight) in _FAST_WEIGHTS:
                 enums = tuple(s[2]._datatype_enum() for s in staged)
                 shapes = tuple(s[2]._shape_tuple() for s in staged)
@@ -255,7 +272,7 @@ class Accumulator:
             if not isinstance(weight, tf.Tensor | tf.Variable):
                 return name, None, batch_lib.host_weighted(name, array, weight), None, 0, False
             value = array
-        value = _as_tensor(what, value)
+        value = _as_tensor(what, value, self._allow_empty)
         rank = 1 if value.shape.rank else 0
         size = int(value.shape.num_elements())
         flat = tf.reshape(value, [-1]) if value.shape.rank > 1 else value
@@ -275,6 +292,22 @@ class Accumulator:
         flat, flat_w = flat_weighted(name, value, weight)
         return name, (enum, 1, TENSOR_WEIGHT, w_enum), flat, flat_w, size, False
 
+    def _stage_replicas(self, name: str, parts: tuple, weight: Any) -> list[tuple]:
+        """Stages each replica's part of a ``PerReplica`` value as its own entry.
+
+        Sums over all parts are exact whatever the shard sizes; a replica that
+        got no examples (an empty part) adds nothing.
+        """
+        weights = local_parts(weight) or (weight,) * len(parts)
+        staged = [
+            self._stage(name, part, w)
+            for part, w in zip(parts, weights, strict=True)
+            if not (isinstance(part, tf.Tensor) and part.shape.num_elements() == 0)
+        ]
+        if not staged:
+            raise batch_lib.bad_value(batch_lib.label(name), parts[0], "empty on every replica")
+        return [(*entry[:5], False) for entry in staged]
+
     def _check_finite(self, staged: list[tuple]) -> None:
         """``nonfinite="raise_per_batch"``: one host read per value, before recording."""
         for name, key, value, *_ in staged:
@@ -293,7 +326,7 @@ class Accumulator:
         three float64 vectors (sums, weight totals, non-finite batches) per split."""
         num = len(self._names)
         parts = self._pending.take(num, self._skip) if self._pending.count else []
-        drained = self._graph.drain(num)
+        drained = None if self._collective else self._drain()
         if drained is not None:
             parts.append(drained)
         if not parts:
@@ -303,6 +336,27 @@ class Accumulator:
         if self.track_window:
             self.window, _ = _add_parts(self.window or _zeros(), (added,), n)
 
+    def _drain(self) -> tuple | None:
+        with self._strategy.scope():
+            return self._graph.drain(len(self._names))
+
+    def _all_reduce(self) -> None:
+        """Multi-worker: sums every worker's running sums; all workers call it together."""
+        self.fold()
+        if self._running is not None:
+            if len(self._names) > self._graph.capacity:
+                raise ValueError(
+                    f"{len(self._names)} components are more than the {self._graph.capacity} "
+                    "lossboard sums across workers; name them: LossLogger(..., components=[...])."
+                )
+            with self._strategy.scope():
+                self._graph.add_vectors(self._running)
+        self._graph.used = True
+        self._running = None
+        drained = self._drain()
+        n = np.asarray(len(self._names), np.int32)
+        self._running, _ = _add_parts(_zeros(), (drained,), n)
+
     def running(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
         """Folds, then returns the running ``(sums, counts, nonfinite)`` vectors."""
         self.fold()
@@ -311,16 +365,20 @@ class Accumulator:
     # ----------------------------------------------------------------- graph path
     def add_in_graph(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None:
         """Writes the update of one batch into the ``tf.function`` being traced."""
-        staged = []
+        staged, names = [], []
         for name, value in logs.items():
             weight = batch_lib.weight_for(name, sample_weight)
-            value = _as_tensor(batch_lib.label(name), value)
-            if weight is None and value.shape.rank == 0:
-                staged.append((value, None))  # the common case: stacked with the others
-            else:
-                staged.append(flat_weighted(name, value, weight))
-        comps = [self._index.get(name) for name in logs]
-        comps = [self._register(n) if c is None else c for n, c in zip(logs, comps, strict=True)]
+            parts = local_parts(value)
+            weights = (local_parts(weight) or (weight,) * len(parts)) if parts else (weight,)
+            for part, w in zip(parts or (value,), weights, strict=True):
+                # A replica may get no examples in a short last batch: empty is fine here.
+                part = _as_tensor(batch_lib.label(name), part, allow_empty=True)
+                if w is None and part.shape.rank == 0:
+                    staged.append((part, None))  # the common case: stacked with the others
+                else:
+                    staged.append(flat_weighted(name, part, w))
+                names.append(name)
+        comps = [self._index[n] if n in self._index else self._register(n) for n in names]
         if max(comps) >= self._graph.capacity:
             raise ValueError(
                 f"component {self._names[max(comps)]!r} is number {max(comps) + 1} logged inside "
@@ -349,8 +407,11 @@ class Accumulator:
         """Folds, then returns ``{name: (mean, weight_total, nonfinite_batches)}``.
 
         Components with no weight this epoch are left out; ``mean`` is NaN when
-        a non-finite value went into it.
+        a non-finite value went into it. Under a multi-worker strategy every
+        worker must call it (at the same epoch end): it sums all workers' values.
         """
+        if self._collective:
+            self._all_reduce()
         running = self.running()
         if running is None:
             return {}
@@ -375,7 +436,8 @@ class Accumulator:
                 self._running = tuple(v * keep for v in running)
             return
         self._pending.clear()
-        self._graph.drain(len(self._names))
+        if not self._collective:
+            self._drain()
         self._running = None
 
     # ----------------------------------------------------------------- batch window

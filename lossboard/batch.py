@@ -97,12 +97,12 @@ def bad_value(what: str, value: Any, why: str) -> TypeError | ValueError:
     )
 
 
-def check_tensor(what: str, value: tf.Tensor) -> None:
+def check_tensor(what: str, value: tf.Tensor, allow_empty: bool = False) -> None:
     """Checks the dtype and static shape of a tensor value."""
     if value.dtype.as_datatype_enum not in _REAL_DTYPES:
         kind = "complex" if value.dtype.is_complex else value.dtype.name
         raise bad_value(what, value, f"{kind} values have no mean")
-    if value.shape.num_elements() == 0:
+    if value.shape.num_elements() == 0 and not allow_empty:
         raise bad_value(what, value, "empty tensor")
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from lossboard.distribute import updates_go_to_primary
+
 _F64 = tf.float64
 
 
@@ -77,9 +79,21 @@ class GraphSums:
             counts_v = tf.where(finite_v, counts_v, tf.zeros_like(counts_v))
         bad_v = 1.0 - tf.cast(finite_v, _F64)
         index = tf.constant([[comps[i]] for i in order], tf.int32)
+        self.add_vectors((sums_v, counts_v, bad_v), index)
+
+    def add_vectors(self, vectors: tuple, index: Any = None) -> None:
+        """Adds ``(sums, counts, nonfinite)``, at ``index`` or from slot 0, once.
+
+        Eagerly or in a graph; in a cross-replica context the add goes to the
+        first local copy of each sum-on-read variable, so it counts once.
+        """
         shape = tf.constant([self.capacity], tf.int32)
-        for var, vec in zip(self._vars, (sums_v, counts_v, bad_v), strict=True):
-            var.assign_add(tf.scatter_nd(index, vec, shape))
+        for var, vec in zip(self._vars, vectors, strict=True):
+            vec = tf.cast(vec, _F64)
+            if index is None:
+                index = tf.reshape(tf.range(tf.shape(vec)[0]), [-1, 1])
+            target = var.values[0] if updates_go_to_primary(var) else var
+            target.assign_add(tf.scatter_nd(index, vec, shape))
         self.used = True
 
     def drain(self, num_comps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from lossboard import batch as batch_lib
 from lossboard.accumulate import NONFINITE_POLICIES, Accumulator, ComponentMean
+from lossboard.distribute import is_chief
 from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir
 
 _VAL = "val_"
@@ -87,15 +88,18 @@ class LossLogger(keras.callbacks.Callback):
         self.hparams = _check_hparams(hparams)
         self.update_freq = update_freq
         self.nonfinite = nonfinite
-        self.log_dir = prepare_run_dir(log_dir)
-        self._writer = RunWriter(self.log_dir)
+        strategy = tf.distribute.get_strategy()
+        self.is_chief = is_chief(strategy)
+        # Under a multi-worker strategy only the chief writes (one curve per run).
+        self.log_dir = prepare_run_dir(log_dir) if self.is_chief else os.fspath(log_dir)
+        self._writer = RunWriter(self.log_dir, enabled=self.is_chief)
         if self.hparams:
             self._writer.hparams(self.hparams)
         names = [] if components is None else _check_components(components)
         capacity = max(128, 2 * len(names))
         self._splits = {
-            TRAIN: Accumulator(nonfinite, fold_every, capacity),
-            VALIDATION: Accumulator(nonfinite, fold_every, capacity),
+            TRAIN: Accumulator(nonfinite, fold_every, capacity, strategy),
+            VALIDATION: Accumulator(nonfinite, fold_every, capacity, strategy),
         }
         self._splits[TRAIN].track_window = self._update_every is not None
         self._train_batches = 0
@@ -122,6 +126,7 @@ class LossLogger(keras.callbacks.Callback):
         return self._train_batches
 
     # ------------------------------------------------------------------ batch calls
+    @tf.autograph.experimental.do_not_convert
     def on_train_batch_end(
         self, batch: Any, logs: Any = None, *, sample_weight: Any = None
     ) -> None:
@@ -152,6 +157,7 @@ class LossLogger(keras.callbacks.Callback):
         if self._update_every and self._train_batches % self._update_every == 0:
             self._write_batch_window()
 
+    @tf.autograph.experimental.do_not_convert
     def on_test_batch_end(self, batch: Any, logs: Any = None, *, sample_weight: Any = None) -> None:
         """Records the loss components of one validation batch.
 

@@ -40,7 +40,8 @@ def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfin
     weights = tf.cast(weights, _F64)
     num_entries = tf.shape(entry_comp)[0]
     bad_elem = tf.cast(tf.logical_not(tf.math.is_finite(values)), _F64)
-    bad_entry = tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries)
+    # max over an entry with no elements (an empty shard) is the lowest float: clamp it
+    bad_entry = tf.maximum(tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries), 0.0)
     if skip_nonfinite:
         keep = tf.equal(tf.gather(bad_entry, elem_entry), 0.0)
         values = tf.where(keep, values, tf.zeros_like(values))

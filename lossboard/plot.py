@@ -86,8 +86,9 @@ def plot_runs(
         ax.set_xlabel("epoch" if tag.startswith("epoch_") else "step")
         ax.set_ylabel(tag)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(drawn) :]:
-        ax.set_visible(False)
+    spare = list(axes.flat)[len(drawn) :]
+    for ax in spare:
+        ax.axis("off")
     legend = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):

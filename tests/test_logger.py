@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import close_to
 
+from conftest import close_to
 from lossboard import LossLogger
 
 RNG = np.random.default_rng(7)
@@ -97,7 +97,7 @@ def test_epoch_mean_is_exact_over_examples(tmp_path, read_events, kind, how):
     assert close_to(written[0], reference)
 
 
-@pytest.mark.parametrize("fold_every", [1, 7, 2048])
+@pytest.mark.parametrize("fold_every", [13, 8192])
 def test_long_float32_epoch_matches_float64_reference(tmp_path, read_events, fold_every):
     values = (1e3 + RNG.normal(scale=5.0, size=20_000)).astype(np.float32)
     reference = values.astype(np.float64).mean()

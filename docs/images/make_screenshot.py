@@ -1,0 +1,99 @@
+"""Makes the pictures in docs/comparing.md from real runs: python docs/images/make_screenshot.py
+
+1. trains two demo runs (learning rates 0.003 and 0.03) into a temporary folder;
+2. starts a real TensorBoard server on 127.0.0.1 and screenshots its Scalars dashboard with headless
+   Chromium (Debian's package `chromium`);
+3. draws `lossboard plot` of the same runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    from lossboard import demo
+    from lossboard.plot import plot_runs
+    from lossboard.reader import read_root
+
+    root = tempfile.mkdtemp(prefix="lossboard-shot-")
+    for name in ("lr_0.003", "lr_0.03"):
+        demo.train_run(os.path.join(root, name), epochs=12, **demo.DEMO_RUNS[name])
+    points, _ = read_root(root)
+    plot_runs(points, os.path.join(HERE, "curves.png"), title="lossboard demo: two learning rates")
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            root,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(3)
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if chromium is None:
+            print("chromium not found: apt-get install chromium", file=sys.stderr)
+            return 1
+        profile = tempfile.mkdtemp(prefix="chromium-")
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                f"--screenshot={os.path.join(HERE, 'tensorboard-scalars.png')}",
+                "--window-size=1400,900",
+                "--virtual-time-budget=30000",
+                f"http://127.0.0.1:{port}/#scalars&tagFilter=epoch_loss",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print("wrote docs/images/curves.png and docs/images/tensorboard-scalars.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

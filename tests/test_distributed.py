@@ -1,0 +1,104 @@
+"""Exact global means under real tf.distribute strategies, each in fresh processes.
+
+MirroredStrategy runs over two logical CPU devices; MultiWorkerMirroredStrategy runs as two worker
+processes on 127.0.0.1. Both run tests/distributed_job.py, which logs three ways (in-replica calls
+inside strategy.run, PerReplica values passed eagerly, PerReplica values passed inside tf.function).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import read_split
+
+pytestmark = pytest.mark.slow
+JOB = Path(__file__).with_name("distributed_job.py")
+WAYS = ("in_replica", "per_replica_eager", "per_replica_graph")
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _check_histories(result):
+    expected = result["expected"]
+    for way in WAYS:
+        for epoch, history in enumerate(result["histories"][way]):
+            assert set(history) == set(expected), way
+            for key, value in expected.items():
+                assert history[key] == pytest.approx(value, rel=1e-9), (way, epoch, key)
+
+
+def _check_events(logdir, expected, writer_pid):
+    for way in WAYS:
+        for split, prefix in (("train", ""), ("validation", "val_")):
+            files = sorted((Path(logdir) / way / split).iterdir())
+            assert len(files) == 1 and f".{writer_pid}." in files[0].name, files  # one writer
+            events = read_split(Path(logdir) / way, split)
+            for name in ("loss", "lin"):
+                value = expected[prefix + name]
+                assert events[f"epoch_{name}"][1] == pytest.approx(value, rel=2e-7)
+
+
+def test_mirrored_strategy_two_logical_cpus(tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(JOB), "mirrored", str(tmp_path / "logs"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert result["replicas"] == 2
+    _check_histories(result)
+    _check_events(tmp_path / "logs", result["expected"], result["pid"])
+
+
+def test_multi_worker_two_processes_one_writer(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs, outs = [], []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
+        outs.append(tmp_path / f"worker{index}.json")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(JOB), "multiworker", str(tmp_path / "logs"), str(outs[-1])],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        errors = [p.communicate(timeout=600)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(e[-3000:] for e in errors)
+    results = [json.loads(o.read_text()) for o in outs]
+    assert [r["chief"] for r in results] == [True, False]
+    assert results[0]["replicas"] == 2
+    for result in results:
+        _check_histories(result)  # every worker returns the same, global, means
+    assert results[0]["histories"] == results[1]["histories"]
+    _check_events(tmp_path / "logs", results[0]["expected"], results[0]["pid"])
