@@ -182,6 +182,7 @@ class Accumulator:
         self._collective = is_multi_worker(self._strategy)
         # Under a strategy a replica (or worker) may get no examples in a short last batch.
         self._allow_empty = self._strategy.num_replicas_in_sync > 1
+        self._reduced = False
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._metrics: dict[str, ComponentMean] = {}
@@ -410,8 +411,9 @@ class Accumulator:
         a non-finite value went into it. Under a multi-worker strategy every
         worker must call it (at the same epoch end): it sums all workers' values.
         """
-        if self._collective:
+        if self._collective and not self._reduced:
             self._all_reduce()
+            self._reduced = True  # a retried epoch end must not sum the workers twice
         running = self.running()
         if running is None:
             return {}
@@ -439,6 +441,7 @@ class Accumulator:
         if not self._collective:
             self._drain()
         self._running = None
+        self._reduced = False
 
     # ----------------------------------------------------------------- batch window
     def take_window(self) -> dict[str, float]:

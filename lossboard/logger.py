@@ -102,7 +102,10 @@ class LossLogger(keras.callbacks.Callback):
             VALIDATION: Accumulator(nonfinite, fold_every, capacity, strategy),
         }
         self._splits[TRAIN].track_window = self._update_every is not None
-        self._train_batches = 0
+        self._epochs_on_disk, last_batch = _read_back(self.log_dir) if self.is_chief else (set(), 0)
+        #: The epoch to continue from: one past the last epoch already on disk.
+        self.initial_epoch = max(self._epochs_on_disk, default=-1) + 1
+        self._train_batches = last_batch
         self._checked_names: set[tuple] = set()
         self._fit = False
         self._closed = False
@@ -229,7 +232,7 @@ class LossLogger(keras.callbacks.Callback):
         for split, prefix in ((TRAIN, ""), (VALIDATION, _VAL)):
             for name, (mean, count, nonfinite) in self._splits[split].read().items():
                 if nonfinite and self.nonfinite == "raise":
-                    bad.append(f"{prefix}{name} ({nonfinite} batch(es))")
+                    bad.append(f"{split} {name!r} ({nonfinite} batch(es))")
                     continue
                 if nonfinite:
                     what = "left out of" if self.nonfinite == "skip" else "made NaN"
@@ -243,9 +246,10 @@ class LossLogger(keras.callbacks.Callback):
                         continue
                 history[prefix + name] = mean
         history.update(given)
-        self._write_history(history, step)
+        self._write_history(history, step)  # raises on a write failure, before any reset
         for acc in self._splits.values():
             acc.reset()
+        self.initial_epoch = max(self.initial_epoch, step + 1)
         if bad:
             raise FloatingPointError(
                 f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
@@ -255,12 +259,39 @@ class LossLogger(keras.callbacks.Callback):
         return history
 
     def _write_history(self, history: Mapping[str, float], step: int) -> None:
-        """Writes History-named values to their split and flushes to disk."""
+        """Writes History-named values to their split and flushes them to disk.
+
+        Raises:
+            OSError: When writing fails. The event files in use are dropped (a
+                later write starts new ones, so a half-written record cannot
+                hide what follows it) and nothing is reset: calling
+                ``on_epoch_end`` again writes the same epoch.
+        """
+        if step < self.initial_epoch and self._written_before(step):
+            warnings.warn(
+                f"epoch {step} of {self.log_dir!r} is already on disk: TensorBoard will show both "
+                "points at that step (lossboard.load keeps the newest). Continue from "
+                f"logger.initial_epoch ({self.initial_epoch}) to avoid it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         train = {f"epoch_{k}": v for k, v in history.items() if not k.startswith(_VAL)}
         val = {f"epoch_{k[len(_VAL) :]}": v for k, v in history.items() if k.startswith(_VAL)}
-        self._writer.scalars(TRAIN, train, step)
-        self._writer.scalars(VALIDATION, val, step)
-        self._writer.flush()
+        try:
+            self._writer.scalars(TRAIN, train, step)
+            self._writer.scalars(VALIDATION, val, step)
+            self._writer.flush()
+        except (tf.errors.OpError, OSError) as err:
+            self._writer.discard()
+            raise OSError(
+                f"on_epoch_end: writing epoch {step} to {self.log_dir!r} failed "
+                f"({getattr(err, 'message', err)}). Nothing was reset and what was written before "
+                f"is intact: free the space or fix the path, then call on_epoch_end({step}) again."
+            ) from err
+        self._epochs_on_disk.add(step)
+
+    def _written_before(self, step: int) -> bool:
+        return step in self._epochs_on_disk
 
     # ------------------------------------------------------------------ model.fit
     def on_train_begin(self, logs: Any = None) -> None:
@@ -318,6 +349,27 @@ class LossLogger(keras.callbacks.Callback):
 
     def __repr__(self) -> str:
         return f"LossLogger({self.log_dir!r}, update_freq={self.update_freq!r})"
+
+
+def _read_back(log_dir: str) -> tuple[set[int], int]:
+    """Epochs already written to ``log_dir`` and the last batch-curve step (to resume).
+
+    Reads local directories only; a run on a remote file system starts at 0.
+    """
+    if "://" in log_dir:
+        return set(), 0
+    from lossboard.reader import event_files, read_file
+
+    epochs: set[int] = set()
+    last_batch = 0
+    for path in event_files(log_dir):
+        points, _ = read_file(path, "", "")
+        for p in points:
+            if p.tag.startswith("epoch_"):
+                epochs.add(p.step)
+            elif p.tag.startswith("batch_"):
+                last_batch = max(last_batch, p.step)
+    return epochs, last_batch
 
 
 def _scalar(value: Any) -> float | None:

@@ -103,6 +103,15 @@ class RunWriter:
         for w in self._writers.values():
             w.flush()
 
+    def discard(self) -> None:
+        """Drops the writers after a failed write; the next write opens new files."""
+        writers, self._writers = self._writers, {}
+        for w in writers.values():
+            try:
+                w.close()
+            except (tf.errors.OpError, OSError):
+                pass
+
     def close(self) -> None:
         """Flushes and closes every writer; safe to call twice."""
         writers, self._writers = self._writers, {}

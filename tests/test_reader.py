@@ -93,7 +93,8 @@ def test_relogged_epoch_keeps_the_newest_value(tmp_path):
     _custom_run(run, [[np.ones(2, "float32")], [np.ones(2, "float32")]])
     with LossLogger(run) as logger:  # a resumed run logs epoch 1 again
         logger.on_train_batch_end(0, {"loss": 5.0})
-        logger.on_epoch_end(1)
+        with pytest.warns(RuntimeWarning, match="already on disk"):
+            logger.on_epoch_end(1)
     df = lossboard.load(tmp_path)
     loss = df[df.tag == "epoch_loss"].set_index("step").value
     assert loss.to_dict() == {0: 1.0, 1: 5.0}

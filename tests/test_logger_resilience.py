@@ -1,0 +1,308 @@
+"""Never lose a finished epoch: crashes, resume, NaN, bad input, resources, disk trouble."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lossboard
+from conftest import read_split
+from lossboard import LossLogger
+
+
+def _python(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args], env=env, text=True, **kwargs
+    )
+
+
+# ----------------------------------------------------------------------------- crashes
+def test_finished_epochs_survive_sigkill(tmp_path):
+    child = _python(
+        """
+        import sys, time
+        import numpy as np
+        from lossboard import LossLogger
+        logger = LossLogger(sys.argv[1])
+        for epoch in range(100):
+            for step in range(5):
+                logger.on_train_batch_end(step, {"loss": np.full(3, epoch + step, "float32")})
+            logger.on_epoch_end(epoch)
+            print("finished", epoch, flush=True)
+            if epoch == 1:
+                time.sleep(600)  # killed here, mid-run, writers never closed
+        """,
+        str(tmp_path / "run"),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        lines = [child.stdout.readline().split() for _ in range(2)]
+        assert lines == [["finished", "0"], ["finished", "1"]]
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    expected = {0: 2.0, 1: 3.0}  # mean of epoch + (0..4)
+    assert read_split(tmp_path / "run", "train")["epoch_loss"] == expected
+    df = lossboard.load(tmp_path)
+    assert df[df.tag == "epoch_loss"].set_index("step").value.to_dict() == expected
+
+
+# ----------------------------------------------------------------------------- resume
+def test_resume_continues_epochs_and_batch_steps(tmp_path):
+    run = tmp_path / "run"
+    with LossLogger(run, update_freq=2) as first:
+        assert first.initial_epoch == 0
+        for epoch in range(2):
+            for step in range(3):
+                first.on_train_batch_end(step, {"loss": float(10 * epoch + step)})
+            first.on_epoch_end(epoch)
+    with LossLogger(run, update_freq=2) as second:  # e.g. after restoring a checkpoint
+        assert second.initial_epoch == 2
+        assert second.global_batch == 6
+        for epoch in range(second.initial_epoch, 3):
+            for step in range(3):
+                second.on_train_batch_end(step, {"loss": float(10 * epoch + step)})
+            second.on_epoch_end(epoch)
+    events = read_split(run, "train")
+    assert events["epoch_loss"] == {0: 1.0, 1: 11.0, 2: 21.0}
+    assert sorted(events["batch_loss"]) == [2, 4, 6, 8]  # no overlapping steps
+    assert events["batch_loss"][8] == 20.5  # batches 7 and 8: 20.0 and 21.0
+
+
+def test_relogging_an_epoch_warns_and_load_keeps_the_newest(tmp_path):
+    run = tmp_path / "run"
+    with LossLogger(run) as logger:
+        logger.on_train_batch_end(0, 1.0)
+        logger.on_epoch_end(0)
+    with LossLogger(run) as again:
+        again.on_train_batch_end(0, 7.0)
+        with pytest.warns(RuntimeWarning, match="epoch 0 of .* is already on disk"):
+            again.on_epoch_end(0)
+    df = lossboard.load(tmp_path)
+    assert df[df.tag == "epoch_loss"].value.tolist() == [7.0]
+
+
+# ----------------------------------------------------------------------------- NaN and Inf
+def _nan_epoch(logger, in_graph=False):
+    values = [1.0, float("nan"), 3.0, float("inf")]
+    step = tf.function(
+        lambda v: logger.on_train_batch_end(0, {"loss": v, "fine": tf.zeros_like(v) + 2.0})
+    )
+    for v in values:
+        if in_graph:
+            step(tf.constant(v))
+        else:
+            logger.on_train_batch_end(0, {"loss": tf.constant(v), "fine": 2.0})
+    logger.on_test_batch_end(0, {"loss": 5.0})
+
+
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_nonfinite_raise_writes_finite_components_first(tmp_path, in_graph):
+    logger = LossLogger(tmp_path)
+    _nan_epoch(logger, in_graph)
+    with pytest.raises(FloatingPointError) as info:
+        logger.on_epoch_end(3)
+    message = str(info.value)
+    for part in ("epoch 3", "train 'loss' (2 batch(es))", "nonfinite='skip'"):
+        assert part in message
+    assert "fine" not in message
+    assert read_split(tmp_path, "train") == {"epoch_fine": {3: 2.0}}
+    assert read_split(tmp_path, "validation") == {"epoch_loss": {3: 5.0}}
+    logger.on_train_batch_end(0, {"loss": 4.0})  # the next epoch starts clean
+    assert logger.on_epoch_end(4) == {"loss": 4.0}
+
+
+def test_nonfinite_skip_leaves_batches_out_and_counts_them(tmp_path):
+    logger = LossLogger(tmp_path, nonfinite="skip")
+    _nan_epoch(logger)
+    with pytest.warns(RuntimeWarning, match=r"'loss': 2 batch\(es\) .* left out"):
+        history = logger.on_epoch_end(0)
+    assert history == {"loss": 2.0, "fine": 2.0, "val_loss": 5.0}
+    assert read_split(tmp_path, "train")["epoch_loss"] == {0: 2.0}
+
+
+def test_nonfinite_warn_writes_nan(tmp_path):
+    logger = LossLogger(tmp_path, nonfinite="warn")
+    _nan_epoch(logger)
+    with pytest.warns(RuntimeWarning, match="made NaN"):
+        history = logger.on_epoch_end(0)
+    assert np.isnan(history["loss"]) and history["fine"] == 2.0
+    assert np.isnan(read_split(tmp_path, "train")["epoch_loss"][0])
+
+
+def test_nonfinite_raise_per_batch_stops_at_the_batch(tmp_path):
+    logger = LossLogger(tmp_path, nonfinite="raise_per_batch")
+    logger.on_train_batch_end(0, {"loss": tf.constant([1.0, 3.0])})
+    with pytest.raises(FloatingPointError, match="'loss': this batch holds a NaN"):
+        logger.on_train_batch_end(1, {"loss": tf.constant([1.0, np.nan])})
+    assert logger.on_epoch_end(0) == {"loss": 2.0}
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"log_dir": 3}, TypeError, ["log_dir", "3", "path"]),
+        ({"log_dir": ""}, ValueError, ["log_dir is empty"]),
+        ({"update_freq": "batch"}, ValueError, ["update_freq", "'batch'", "'epoch'"]),
+        ({"update_freq": 0}, ValueError, ["update_freq", "positive int"]),
+        ({"update_freq": 2.5}, ValueError, ["update_freq", "2.5"]),
+        ({"components": "loss"}, TypeError, ["components", "list of non-empty names"]),
+        ({"components": ["loss", 3]}, TypeError, ["components"]),
+        ({"hparams": [("lr", 1)]}, TypeError, ["hparams", "mapping"]),
+        ({"hparams": {"layers": [1, 2]}}, TypeError, ["'layers'", "bools, numbers and strings"]),
+        ({"hparams": {1: 2}}, TypeError, ["hparams", "names"]),
+        ({"nonfinite": "explode"}, ValueError, ["nonfinite", "'explode'", "'skip'"]),
+        ({"fold_every": 0}, ValueError, ["fold_every", ">= 1"]),
+        ({"fold_every": "many"}, ValueError, ["fold_every", "'many'"]),
+    ],
+)
+def test_bad_constructor_arguments(tmp_path, kwargs, error, words):
+    kwargs = {"log_dir": tmp_path / "run", **kwargs}
+    with pytest.raises(error) as info:
+        LossLogger(**kwargs)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "epoch, logs, error, words",
+    [
+        (1.5, None, TypeError, ["epoch must be an int", "1.5"]),
+        ("1", None, TypeError, ["epoch must be an int", "'1'"]),
+        (True, None, TypeError, ["epoch must be an int"]),
+        (None, None, TypeError, ["epoch must be an int"]),
+        (-1, None, ValueError, [">= 0", "-1"]),
+        (0, [1.0], TypeError, ["logs must be a mapping"]),
+        (0, {"lr": "fast"}, TypeError, ["'lr'", "one real number"]),
+        (0, {"lr": np.ones(2)}, TypeError, ["'lr'", "shape (2,)"]),
+    ],
+)
+def test_bad_epoch_end_arguments_lose_nothing(tmp_path, epoch, logs, error, words):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"loss": 4.0})
+    with pytest.raises(error) as info:
+        logger.on_epoch_end(epoch, logs)
+    for word in words:
+        assert word in str(info.value)
+    assert logger.on_epoch_end(0) == {"loss": 4.0}  # the epoch is still there
+    logger.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        logger.on_epoch_end(1)
+    with pytest.raises(RuntimeError, match="closed"):
+        logger.on_test_batch_end(0, 1.0)
+    logger.close()
+
+
+# ----------------------------------------------------------------------------- resources
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_sweep_of_300_loggers_leaks_no_files_or_threads(tmp_path):
+    def one(i):
+        with LossLogger(tmp_path / f"run{i}", hparams={"i": i}) as logger:
+            logger.on_train_batch_end(0, {"loss": float(i)})
+            logger.on_test_batch_end(0, {"loss": float(i)})
+            logger.on_epoch_end(0)
+
+    one(-1)  # warm up TensorFlow's own lazily created state
+    fds, threads = _open_fds(), threading.active_count()
+    for i in range(300):
+        one(i)
+    assert _open_fds() <= fds + 2
+    assert threading.active_count() <= threads
+    df = lossboard.load(tmp_path)
+    assert len(df[(df.tag == "epoch_loss") & (df.split == "validation")]) == 301
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_memory_stays_flat_over_100_epochs(tmp_path):
+    values = tf.constant(np.ones(64, "float32"))
+    logger = LossLogger(tmp_path, update_freq=10)
+
+    def epochs(n, start):
+        for epoch in range(start, start + n):
+            for step in range(50):
+                logger.on_train_batch_end(step, {"loss": values, "kl": values[0]})
+            logger.on_test_batch_end(0, {"loss": values})
+            logger.on_epoch_end(epoch)
+
+    epochs(20, 0)  # warm up
+    before = _rss_mb()
+    epochs(100, 20)
+    assert _rss_mb() - before < 25  # MiB, generous: no per-epoch growth
+    logger.close()
+
+
+def test_two_processes_writing_one_run_get_separate_files(tmp_path):
+    code = """
+        import sys
+        from lossboard import LossLogger
+        with LossLogger(sys.argv[1]) as logger:
+            for epoch in range(20):
+                logger.on_train_batch_end(0, {sys.argv[2]: float(epoch)})
+                logger.on_epoch_end(epoch)
+        """
+    children = [_python(code, str(tmp_path / "run"), name) for name in ("a", "b")]
+    assert [c.wait(timeout=300) for c in children] == [0, 0]
+    files = os.listdir(tmp_path / "run" / "train")
+    assert len(files) == 2
+    events = read_split(tmp_path / "run", "train")
+    assert events["epoch_a"] == events["epoch_b"] == {e: float(e) for e in range(20)}
+
+
+# ----------------------------------------------------------------------------- disk trouble
+def test_write_failure_raises_and_a_retry_writes_the_epoch(tmp_path):
+    child = _python(
+        """
+        import json, os, resource, signal, sys
+        from lossboard import LossLogger
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes fail with EFBIG
+        run = sys.argv[1]
+        logger = LossLogger(run)
+        logger.on_train_batch_end(0, {"loss": 1.0})
+        logger.on_epoch_end(0)
+        size = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(run) for f in fs)
+        logger.on_train_batch_end(0, {"loss": 2.0})
+        logger.on_train_batch_end(1, {"loss": 4.0})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 8, resource.RLIM_INFINITY))
+        try:
+            logger.on_epoch_end(1)
+            failed = None
+        except OSError as err:
+            failed = str(err)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        retried = logger.on_epoch_end(1)
+        logger.close()
+        print(json.dumps({"failed": failed, "retried": retried}))
+        """,
+        str(tmp_path / "run"),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 0
+    result = json.loads(out)
+    assert "writing epoch 1" in result["failed"] and "on_epoch_end(1) again" in result["failed"]
+    assert result["retried"] == {"loss": 3.0}
+    assert read_split(tmp_path / "run", "train")["epoch_loss"] == {0: 1.0, 1: 3.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = lossboard.load(tmp_path)
+    assert sorted(df[df.tag == "epoch_loss"].step) == [0, 1]
