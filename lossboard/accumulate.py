@@ -240,7 +240,8 @@ class Accumulator:
                 comp = self._register(name)
             comps.append(comp)
             if key is None:
-                self._pending.add_host(comp, *value, skip=self._skip)
+                total, count, finite = value
+                self._pending.add_host(comp, total, count, finite, skip=self._skip)
             else:
                 self._pending.add_entry(key, comp, value, weight, size)
         if not self._per_batch_check and len(staged) == len(logs) and all(s[5] for s in staged):
@@ -447,8 +448,15 @@ class Accumulator:
     def take_window(self) -> dict[str, float]:
         """Folds, then returns and clears the means since the last call."""
         self.fold()
-        if self.window is None:
+        window, self.window = self.window, None
+        return self._means(window)
+
+    def running_means(self) -> dict[str, float]:
+        """Folds, then returns the means so far of components that have data."""
+        return self._means(self.running())
+
+    def _means(self, vectors: tuple | None) -> dict[str, float]:
+        if vectors is None:
             return {}
-        sums, counts, _ = (t.numpy() for t in self.window)
-        self.window = None
+        sums, counts = vectors[0].numpy(), vectors[1].numpy()
         return {self._names[i]: float(sums[i] / counts[i]) for i in range(len(sums)) if counts[i]}

@@ -106,17 +106,13 @@ def check_tensor(what: str, value: tf.Tensor, allow_empty: bool = False) -> None
         raise bad_value(what, value, "empty tensor")
 
 
-def host_array(what: str, value: Any) -> np.ndarray | None:
+def host_array(what: str, value: Any) -> np.ndarray:
     """Returns a host value (number, NumPy value, list) as a float64 array.
-
-    Returns None when ``value`` is not a host value (it is a tensor).
 
     Raises:
         TypeError: For strings, None, complex numbers and other non-numbers.
         ValueError: For empty lists and arrays.
     """
-    if isinstance(value, tf.Tensor | tf.Variable):
-        return None
     if value is None or isinstance(value, str | bytes):
         raise bad_value(what, value, "not a number")
     if isinstance(value, numbers.Number) and not isinstance(value, numbers.Real):
@@ -210,7 +206,6 @@ def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, flo
     if weight is None:
         return float(np.sum(value)), float(value.size), bool(np.isfinite(value).all())
     w = host_array(label(name, weight=True), weight)
-    assert w is not None
     squeeze_v, squeeze_w, expand = weight_shape_plan(name, value.shape, w.shape)
     v = value.reshape(value.shape[: value.ndim - squeeze_v])
     w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)

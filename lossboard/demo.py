@@ -9,12 +9,14 @@ set, and a few learning rates: one run each, ready to compare in TensorBoard.
 from __future__ import annotations
 
 import os
+import sys
 import time
+from typing import Any
 
 import numpy as np
 
 #: The runs the demo trains: run name -> hyperparameters.
-DEMO_RUNS = {
+DEMO_RUNS: dict[str, dict[str, Any]] = {
     "lr_0.003": {"learning_rate": 3e-3, "l2": 1e-4},
     "lr_0.01": {"learning_rate": 1e-2, "l2": 1e-4},
     "lr_0.03": {"learning_rate": 3e-2, "l2": 1e-4},
@@ -69,14 +71,24 @@ def train_run(
 
     val_step = tf.function(lambda xb, yb: losses(xb, yb))
     history: dict[str, float] = {}
-    with LossLogger(run_dir) as logger:
+    hparams = {"learning_rate": learning_rate, "l2": l2, "batch_size": batch_size}
+    with LossLogger(run_dir, hparams=hparams, verbose=0) as logger:
         for epoch in range(epochs):
             for step, (xb, yb) in enumerate(train_ds):
                 logger.on_train_batch_end(step, train_step(xb, yb))
             for step, (xb, yb) in enumerate(val_ds):
                 logger.on_test_batch_end(step, val_step(xb, yb))
-            history = logger.on_epoch_end(epoch, {"learning_rate": learning_rate})
+            history = logger.on_epoch_end(epoch)
     return history
+
+
+def _tensorboard() -> str:
+    """How to start this environment's ``tensorboard`` from the current directory."""
+    path = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if not os.path.exists(path):
+        return "tensorboard"
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
 
 
 def main(logdir: str = "logs", epochs: int = 8) -> int:
@@ -88,6 +100,13 @@ def main(logdir: str = "logs", epochs: int = 8) -> int:
             f"{name:>9}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
             f"({epochs} epochs)"
         )
-    print(f"\nWrote {len(DEMO_RUNS)} runs to {logdir}/ in {time.perf_counter() - started:.0f} s.")
-    print(f"Open them in TensorBoard:  tensorboard --logdir {logdir}")
+    from lossboard import compare, reader
+
+    points, hparams = reader.read_root(logdir)
+    runs = [r for r in compare.summarize(points, hparams) if r.run in DEMO_RUNS]
+    print(f"\nWrote {len(DEMO_RUNS)} runs to {logdir}/ in {time.perf_counter() - started:.0f} s.\n")
+    print(compare.as_text(runs, "epoch_loss"))
+    print(f"\nOpen them in TensorBoard (Scalars and HParams):  {_tensorboard()} --logdir {logdir}")
+    print(f"Compare them again:  lossboard compare {logdir}")
+    print(f"Plot them:  lossboard plot {logdir} -o curves.png")
     return 0

@@ -100,13 +100,12 @@ class GraphSums:
         """Eagerly returns the first ``num_comps`` sums, counts, non-finite counts; zeroes them."""
         if not self.used:
             return None
-        fn = self._drain_fns.get(num_comps)
-        if fn is None:
+        if num_comps not in self._drain_fns:
             variables = self._vars
             n = min(num_comps, self.capacity)
 
             @tf.function
-            def fn():
+            def drain_fn():
                 out = tuple(tf.identity(v)[:n] for v in variables)
                 with tf.control_dependencies(out):
                     for v in variables:
@@ -114,5 +113,5 @@ class GraphSums:
                 pad = [[0, num_comps - n]]
                 return tuple(tf.pad(o, pad) for o in out)
 
-            self._drain_fns[num_comps] = fn
-        return fn()
+            self._drain_fns[num_comps] = drain_fn
+        return self._drain_fns[num_comps]()

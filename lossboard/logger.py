@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ import tensorflow as tf
 from lossboard import batch as batch_lib
 from lossboard.accumulate import NONFINITE_POLICIES, Accumulator, ComponentMean
 from lossboard.distribute import is_chief
+from lossboard.progress import Progress, resolve_verbose
 from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir
 
 _VAL = "val_"
@@ -53,6 +55,12 @@ class LossLogger(keras.callbacks.Callback):
             warn. ``"skip"``: leave such batches out of the mean and warn with
             their count. ``"raise_per_batch"``: check each eager batch (one
             host read per component per batch) and raise at that call.
+        verbose: ``0`` silent; ``1`` prints a line per epoch with its
+            averages; ``2`` also keeps a live line of running train means
+            while the epoch trains (refreshed at most 4 times a second, each
+            refresh one host read). ``"auto"`` (default): 1 on an interactive
+            terminal, 0 otherwise. Nothing is printed under ``model.fit``,
+            which has its own progress bar.
         fold_every: Pending entries (one per component per batch) folded at
             once. Bounds memory; the default suits most loops.
 
@@ -75,6 +83,7 @@ class LossLogger(keras.callbacks.Callback):
         components: list[str] | tuple[str, ...] | None = None,
         hparams: Mapping[str, bool | int | float | str] | None = None,
         nonfinite: str = "raise",
+        verbose: int | str = "auto",
         fold_every: int = 8192,
     ):
         super().__init__()
@@ -86,6 +95,7 @@ class LossLogger(keras.callbacks.Callback):
         if type(fold_every) is not int or fold_every < 1:
             raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 8192.")
         self.hparams = _check_hparams(hparams)
+        verbose_level = resolve_verbose(verbose, sys.stdout)
         self.update_freq = update_freq
         self.nonfinite = nonfinite
         strategy = tf.distribute.get_strategy()
@@ -107,6 +117,7 @@ class LossLogger(keras.callbacks.Callback):
         self.initial_epoch = max(self._epochs_on_disk, default=-1) + 1
         self._train_batches = last_batch
         self._checked_names: set[tuple] = set()
+        self._progress = Progress(verbose_level, self._splits[TRAIN].running_means)
         self._fit = False
         self._closed = False
         self._splits[TRAIN].ensure(names)
@@ -157,6 +168,7 @@ class LossLogger(keras.callbacks.Callback):
             return
         self._splits[TRAIN].add(logs, sample_weight)
         self._train_batches += 1
+        self._progress.batch()
         if self._update_every and self._train_batches % self._update_every == 0:
             self._write_batch_window()
 
@@ -250,6 +262,7 @@ class LossLogger(keras.callbacks.Callback):
         for acc in self._splits.values():
             acc.reset()
         self.initial_epoch = max(self.initial_epoch, step + 1)
+        self._progress.epoch(step, history)
         if bad:
             raise FloatingPointError(
                 f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
@@ -298,6 +311,8 @@ class LossLogger(keras.callbacks.Callback):
         """Under ``model.fit``: Keras' logs already hold epoch means; use them."""
         self._check_open("on_train_begin")
         self._fit = self._model is not None
+        if self._fit:
+            self._progress.level = 0  # fit prints its own progress
 
     def on_train_end(self, logs: Any = None) -> None:
         self._fit = False

@@ -167,9 +167,9 @@ class Pending:
     def take(self, num_comps: int, skip: bool) -> list[tuple]:
         """Folds everything pending into ``(sums, counts, nonfinite)`` parts and clears."""
         n = np.asarray(num_comps, np.int32)
-        parts = []
-        for signature, (rows, weights) in self._rows.items():
-            row_weights = np.asarray(weights, np.float64)
+        parts: list[tuple] = []
+        for signature, (rows, per_row) in self._rows.items():
+            row_weights = np.asarray(per_row, np.float64)
             for rank, cols, comps, sizes in signature.columns:
                 values = [row[c] for row in rows for c in cols]
                 entry_comp = np.tile(comps, len(rows))

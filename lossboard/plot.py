@@ -6,6 +6,7 @@ import fnmatch
 import math
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from lossboard.reader import Point
 
@@ -89,7 +90,7 @@ def plot_runs(
     spare = list(axes.flat)[len(drawn) :]
     for ax in spare:
         ax.axis("off")
-    legend = {}
+    legend: dict[str, Any] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
