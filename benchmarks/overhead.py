@@ -99,15 +99,45 @@ def variants(components, batches, logdir):
         for x, y in bs:
             in_step(x, y)
 
-    for run in (bare, summed, hand_means, lossboard_eager, lossboard_in_step):
-        run(batches[:3])  # trace and warm up
-    return {
+    strategy_bare, in_replica = replica_variants(components, logdir)
+    runs = {
         "bare loop": bare,
         "summed batch tensors": summed,
         "one keras Mean per component": hand_means,
         "LossLogger, eager call": lossboard_eager,
         "LossLogger, inside the step": lossboard_in_step,
+        STRATEGY_BARE: strategy_bare,
+        "LossLogger, in-replica (vs the MirroredStrategy loop)": in_replica,
     }
+    for run in runs.values():
+        run(batches[:3])  # trace and warm up
+    return runs
+
+
+STRATEGY_BARE = "bare loop under MirroredStrategy"
+
+
+def replica_variants(components, logdir):
+    """The same step under ``MirroredStrategy`` (this CPU), bare and logging in-replica."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model, opt = make_model()
+        logger = LossLogger(os.path.join(logdir, f"replica{components}"))
+    bare_step = make_step(model, opt, components)
+    logged_step = make_step(model, opt, components, logger=logger)
+
+    def loop(step):
+        @tf.function
+        def distributed(x, y):
+            strategy.run(step, args=(x, y))
+
+        def run(bs):
+            for x, y in bs:
+                distributed(x, y)
+
+        return run
+
+    return loop(bare_step), loop(logged_step)
 
 
 def fit_ms_per_step(components, steps, logdir):
@@ -127,6 +157,11 @@ def fit_ms_per_step(components, steps, logdir):
     started = time.perf_counter()
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
     return (time.perf_counter() - started) / steps * 1e3
+
+
+def baseline(name):
+    """The variant a variant is compared with: the strategy loop for in-replica logging."""
+    return STRATEGY_BARE if "MirroredStrategy" in name else "bare loop"
 
 
 def measure(components, steps, repeats, logdir):
@@ -152,19 +187,19 @@ def measure(components, steps, repeats, logdir):
         for name, (w, c) in this.items():
             wall[name].append(w / steps * 1e3)
             cpu[name].append(c / steps * 1e6)
-            ratios[name].append(w / this["bare loop"][0])
+            ratios[name].append(w / this[baseline(name)][0])
     rows = []
     bare_ms = statistics.median(wall["bare loop"])
-    bare_cpu = statistics.median(cpu["bare loop"])
     for name in runs:
         ratio = statistics.median(ratios[name])
+        base = baseline(name)
         rows.append(
             (
                 name,
                 statistics.median(wall[name]),
                 ratio,
-                (ratio - 1.0) * bare_ms * 1e3,
-                statistics.median(cpu[name]) - bare_cpu,
+                (ratio - 1.0) * statistics.median(wall[base]) * 1e3,
+                statistics.median(cpu[name]) - statistics.median(cpu[base]),
             )
         )
     fit_ms = fit_ms_per_step(components, steps, logdir)

@@ -190,6 +190,8 @@ class Accumulator:
         self._fast: dict[tuple, Signature] = {}
         self._running: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None
         self._graph = GraphSums(capacity)
+        #: Sums of in-graph calls since the last batch-curve point (see ``LossLogger``).
+        self.graph_window: GraphSums | None = None
         self._fold_every = fold_every
         self._skip = nonfinite == "skip"
         self._per_batch_check = nonfinite == "raise_per_batch"
@@ -388,7 +390,9 @@ class Accumulator:
                 "Name every component up front, LossLogger(..., components=[...]): the "
                 "capacity becomes twice their number."
             )
-        self._graph.update(comps, staged, self._skip)
+        added, index = self._graph.update(comps, staged, self._skip)
+        if self.graph_window is not None:
+            self.graph_window.add_vectors(added, index)
 
     # ----------------------------------------------------------------- state
     def _register(self, name: str) -> int:
@@ -450,6 +454,11 @@ class Accumulator:
         self.fold()
         window, self.window = self.window, None
         return self._means(window)
+
+    @property
+    def names(self) -> list[str]:
+        """Component names, in index order."""
+        return list(self._names)
 
     def running_means(self) -> dict[str, float]:
         """Folds, then returns the means so far of components that have data."""

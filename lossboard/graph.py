@@ -47,8 +47,8 @@ class GraphSums:
             self._vars = (var("sums"), var("counts"), var("nonfinite"))
         self._drain_fns: dict[int, Any] = {}
 
-    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> None:
-        """Adds one batch (in the graph being traced).
+    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> tuple:
+        """Adds one batch (in the graph being traced); returns what it added.
 
         Args:
             comps: Component index of each staged value (all < capacity).
@@ -80,6 +80,15 @@ class GraphSums:
         bad_v = 1.0 - tf.cast(finite_v, _F64)
         index = tf.constant([[comps[i]] for i in order], tf.int32)
         self.add_vectors((sums_v, counts_v, bad_v), index)
+        return (sums_v, counts_v, bad_v), index
+
+    def read_and_zero(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """In a graph: the sums and counts so far, then zeroes all three vectors."""
+        sums, counts = tf.identity(self._vars[0]), tf.identity(self._vars[1])
+        with tf.control_dependencies([sums, counts]):
+            for v in self._vars:
+                v.assign(tf.zeros_like(v))
+        return sums, counts
 
     def add_vectors(self, vectors: tuple, index: Any = None) -> None:
         """Adds ``(sums, counts, nonfinite)``, at ``index`` or from slot 0, once.

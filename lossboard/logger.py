@@ -16,8 +16,9 @@ import tensorflow as tf
 from lossboard import batch as batch_lib
 from lossboard.accumulate import NONFINITE_POLICIES, Accumulator, ComponentMean
 from lossboard.distribute import is_chief
+from lossboard.graph import GraphSums
 from lossboard.progress import Progress, resolve_verbose
-from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir
+from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir, scalar_in_graph
 
 _VAL = "val_"
 
@@ -117,6 +118,16 @@ class LossLogger(keras.callbacks.Callback):
         self.initial_epoch = max(self._epochs_on_disk, default=-1) + 1
         self._train_batches = last_batch
         self._checked_names: set[tuple] = set()
+        self._strategy = strategy
+        # Batch curves of in-graph calls: a step counter and window sums made now (eagerly).
+        self._graph_step: tf.Variable | None = None
+        self._graph_batches_used = False
+        if self._update_every:
+            with tf.init_scope():
+                self._graph_step = tf.Variable(
+                    tf.constant(self._train_batches, tf.int64), trainable=False, name="global_batch"
+                )
+            self._splits[TRAIN].graph_window = GraphSums(capacity)
         self._progress = Progress(verbose_level, self._splits[TRAIN].running_means)
         self._fit = False
         self._closed = False
@@ -137,6 +148,8 @@ class LossLogger(keras.callbacks.Callback):
     @property
     def global_batch(self) -> int:
         """Train batches seen so far, across epochs (the ``batch_*`` step)."""
+        if self._graph_batches_used and self._graph_step is not None:
+            return int(self._graph_step.numpy())
         return self._train_batches
 
     # ------------------------------------------------------------------ batch calls
@@ -165,6 +178,8 @@ class LossLogger(keras.callbacks.Callback):
         logs = self._batch_logs(logs, sample_weight, "on_train_batch_end")
         if tf.inside_function():
             self._splits[TRAIN].add_in_graph(logs, sample_weight)
+            if self._update_every:
+                self._batch_curves_in_graph()
             return
         self._splits[TRAIN].add(logs, sample_weight)
         self._train_batches += 1
@@ -208,6 +223,40 @@ class LossLogger(keras.callbacks.Callback):
         if keys is not None and len(self._checked_names) < 256:
             self._checked_names.add(keys)
         return logs
+
+    def _batch_curves_in_graph(self) -> None:
+        """In-graph calls with ``update_freq=N``: counts batches and writes every N, in the graph."""
+        if self._strategy.num_replicas_in_sync > 1:
+            raise ValueError(
+                "update_freq=N batch curves are written from eager calls, or from tf.function "
+                "calls without a tf.distribute strategy; under a strategy use update_freq='epoch', "
+                "or pass the PerReplica values that strategy.run returns to on_train_batch_end "
+                "eagerly."
+            )
+        train = self._splits[TRAIN]
+        if self._graph_step is None or train.graph_window is None:
+            raise RuntimeError("internal: batch-curve state was not created with the logger")
+        window = train.graph_window
+        step = self._graph_step.assign_add(1)
+        names = train.names
+        writer = self._writer.writer(TRAIN) if self._writer.enabled else None
+
+        def write() -> tf.Tensor:
+            sums, counts = window.read_and_zero()
+            if writer is not None:
+                with writer.as_default(), tf.summary.record_if(True):
+                    for i, name in enumerate(names):
+                        tf.cond(
+                            counts[i] > 0,
+                            lambda i=i, name=name: scalar_in_graph(
+                                f"batch_{name}", sums[i] / counts[i], step
+                            ),
+                            lambda: tf.constant(False),
+                        )
+            return tf.constant(True)
+
+        tf.cond(step % self._update_every == 0, write, lambda: tf.constant(False))
+        self._graph_batches_used = True
 
     def _write_batch_window(self) -> None:
         means = self._splits[TRAIN].take_window()

@@ -46,6 +46,23 @@ def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     return path
 
 
+def scalar_in_graph(tag: str, value: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+    """``tf.summary.scalar`` for use inside ``tf.cond`` in a ``tf.function``.
+
+    ``tf.summary.scalar`` prefixes the tag with the name scopes of the graph
+    (``cond/cond/batch_loss``); this writes the same float32 scalar with the
+    scalar plugin's metadata under the tag as given, as Keras' tags are.
+    """
+    from tensorboard.plugins.scalar import metadata
+
+    return tf.summary.write(
+        tag,
+        tf.cast(value, tf.float32),
+        step=step,
+        metadata=metadata.create_summary_metadata("", ""),
+    )
+
+
 class RunWriter:
     """Lazily created ``tf.summary`` writers, one per split of one run.
 

@@ -197,13 +197,19 @@ def test_mid_epoch_result_is_exact(tmp_path):
         assert float(logger.metrics["val_loss"].result()) == 4.0
 
 
-def test_batch_curves_every_n_batches_across_epochs(tmp_path, read_events):
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_batch_curves_every_n_batches_across_epochs(tmp_path, read_events, in_graph):
     values = RNG.normal(size=(2, 5)).astype("float32")
     with LossLogger(tmp_path, update_freq=3) as logger:
+        step = tf.function(lambda v: logger.on_train_batch_end(0, {"loss": v}))
         for epoch in range(2):
             for i in range(5):
-                logger.on_train_batch_end(i, {"loss": tf.constant(values[epoch, i])})
+                if in_graph:
+                    step(tf.constant(values[epoch, i]))
+                else:
+                    logger.on_train_batch_end(i, {"loss": tf.constant(values[epoch, i])})
             logger.on_epoch_end(epoch)
+        assert logger.global_batch == 10
     flat = values.ravel().astype(np.float64)
     batch = read_events(tmp_path, "train")["batch_loss"]
     assert sorted(batch) == [3, 6, 9]
