@@ -225,7 +225,7 @@ class LossLogger(keras.callbacks.Callback):
         return logs
 
     def _batch_curves_in_graph(self) -> None:
-        """In-graph calls with ``update_freq=N``: counts batches and writes every N, in the graph."""
+        """In-graph calls with ``update_freq=N``: count batches, write every N in the graph."""
         if self._strategy.num_replicas_in_sync > 1:
             raise ValueError(
                 "update_freq=N batch curves are written from eager calls, or from tf.function "
