@@ -97,6 +97,8 @@ class LossLogger(keras.callbacks.Callback):
             raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 8192.")
         self.hparams = _check_hparams(hparams)
         verbose_level = resolve_verbose(verbose, sys.stdout)
+        names = [] if components is None else _check_components(components)
+        # Every argument is checked above: nothing is created for a rejected call.
         self.update_freq = update_freq
         self.nonfinite = nonfinite
         strategy = tf.distribute.get_strategy()
@@ -106,7 +108,6 @@ class LossLogger(keras.callbacks.Callback):
         self._writer = RunWriter(self.log_dir, enabled=self.is_chief)
         if self.hparams:
             self._writer.hparams(self.hparams)
-        names = [] if components is None else _check_components(components)
         capacity = max(128, 2 * len(names))
         self._splits = {
             TRAIN: Accumulator(nonfinite, fold_every, capacity, strategy),
@@ -465,7 +466,9 @@ def _check_update_freq(update_freq: Any) -> int | None:
 
 
 def _check_components(components: Any) -> list[str]:
-    if isinstance(components, str) or not all(isinstance(c, str) and c for c in components):
+    if not isinstance(components, list | tuple) or not all(
+        isinstance(c, str) and c for c in components
+    ):
         raise TypeError(
             f"components: got {components!r}; expected a list of non-empty names, "
             "such as ['loss', 'kl']."

@@ -54,6 +54,7 @@ def test_per_batch_path_never_reads_values_back(tmp_path, fold_every):
                     "loss": tf.constant(x),  # per-example vector
                     "scalar": tf.constant(np.float32(x.mean())),
                     "int_count": tf.constant(n),
+                    **{f"many{i}": tf.constant(np.float32(i)) for i in range(16)},
                 },
                 tf.constant(rng.uniform(size=n).astype("float32")),
             )
@@ -91,18 +92,21 @@ def test_pending_state_is_bounded_by_fold_every():
     assert acc.read()["a"] == (1.0, 1000.0, 0)
 
 
-def test_fast_rows_and_general_entries_agree():
-    """The steady-state row path and the general path give the same sums."""
+@pytest.mark.parametrize("scalars", [2, 20])
+def test_fast_rows_and_general_entries_agree(scalars):
+    """The steady-state row path (kept or packed) and the general path give the same sums."""
     rng = np.random.default_rng(5)
-    values = [rng.normal(size=8).astype("float32") for _ in range(50)]
     rows, general = Accumulator(), Accumulator()
-    for v in values:
-        logs = {"vec": tf.constant(v), "mean": tf.constant(v.mean())}
-        rows.add(logs)  # after the first batch, recorded as rows
-        general.add(logs, sample_weight={"vec": 1.0})  # a mapping weight: never a row
+    for _ in range(50):
+        v = rng.normal(size=8).astype("float32")
+        logs = {"vec": tf.constant(v), "f64": tf.constant(v.mean(), tf.float64)}
+        logs.update({f"s{i}": tf.constant(v[i % 8] * i) for i in range(scalars)})
+        rows.add(logs, sample_weight=3)  # after the first batch, recorded as rows
+        general.add(logs, sample_weight={k: 3.0 for k in logs})  # a mapping: never a row
     assert rows._fast and not general._fast
     r, g = rows.read(), general.read()
-    for name in ("vec", "mean"):
+    assert set(r) == set(g) == {"vec", "f64", *(f"s{i}" for i in range(scalars))}
+    for name in r:
         assert r[name][0] == pytest.approx(g[name][0], rel=1e-12)
         assert r[name][1] == g[name][1]
 

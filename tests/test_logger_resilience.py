@@ -175,6 +175,7 @@ def test_bad_constructor_arguments(tmp_path, kwargs, error, words):
         LossLogger(**kwargs)
     for word in words:
         assert word in str(info.value)
+    assert not (tmp_path / "run").exists()  # a rejected call creates nothing
 
 
 @pytest.mark.parametrize(
