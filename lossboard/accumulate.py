@@ -102,22 +102,25 @@ class ComponentMean:
         return f"<ComponentMean {self.name!r}>"
 
 
-@tf.function(reduce_retracing=True)
-def _add_parts(running, parts, num_comps):
-    """``running + sum(parts)``, each a (sums, counts, nonfinite) triple.
+def _add_parts(running: tuple | None, parts: list[tuple], num_comps: int) -> tuple[tuple, tuple]:
+    """``running + sum(parts)``, each a (sums, counts, nonfinite) triple of vectors.
 
-    ``running`` is zero-padded to ``num_comps``. Also returns ``sum(parts)``.
+    Eager ops (a ``tf.function`` call costs more here than the adds). ``running``
+    is zero-padded to ``num_comps`` when components were added since. Also
+    returns ``sum(parts)``.
     """
-    added = tuple(tf.add_n([tf.cast(p[k], _F64) for p in parts]) for k in range(3))
-    return tuple(_pad(r, num_comps) + a for r, a in zip(running, added, strict=True)), added
-
-
-def _pad(vector: tf.Tensor, size: Any) -> tf.Tensor:
-    return tf.pad(vector, [[0, size - tf.shape(vector)[0]]])
-
-
-def _zeros() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.zeros(0), np.zeros(0), np.zeros(0))
+    added = []
+    for k in range(3):
+        total = tf.convert_to_tensor(parts[0][k], _F64)
+        for p in parts[1:]:
+            total = total + tf.convert_to_tensor(p[k], _F64)
+        added.append(total)
+    if running is None:
+        return tuple(added), tuple(added)
+    size = int(running[0].shape[0])
+    if size < num_comps:
+        running = tuple(tf.pad(r, [[0, num_comps - size]]) for r in running)
+    return tuple(r + a for r, a in zip(running, added, strict=True)), tuple(added)
 
 
 def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -172,7 +175,7 @@ class Accumulator:
     def __init__(
         self,
         nonfinite: str = "raise",
-        fold_every: int = 8192,
+        fold_every: int = 16384,
         capacity: int = 128,
         strategy: tf.distribute.Strategy | None = None,
     ):
@@ -335,10 +338,9 @@ class Accumulator:
             parts.append(drained)
         if not parts:
             return
-        n = np.asarray(num, np.int32)
-        self._running, added = _add_parts(self._running or _zeros(), tuple(parts), n)
+        self._running, added = _add_parts(self._running, parts, num)
         if self.track_window:
-            self.window, _ = _add_parts(self.window or _zeros(), (added,), n)
+            self.window, _ = _add_parts(self.window, [added], num)
 
     def _drain(self) -> tuple | None:
         with self._strategy.scope():
@@ -358,8 +360,8 @@ class Accumulator:
         self._graph.used = True
         self._running = None
         drained = self._drain()
-        n = np.asarray(len(self._names), np.int32)
-        self._running, _ = _add_parts(_zeros(), (drained,), n)
+        if drained is not None:
+            self._running, _ = _add_parts(None, [drained], len(self._names))
 
     def running(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
         """Folds, then returns the running ``(sums, counts, nonfinite)`` vectors."""

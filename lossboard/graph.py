@@ -45,7 +45,6 @@ class GraphSums:
 
         with tf.init_scope():
             self._vars = (var("sums"), var("counts"), var("nonfinite"))
-        self._drain_fns: dict[int, Any] = {}
 
     def update(self, comps: list[int], staged: list[tuple], skip: bool) -> tuple:
         """Adds one batch (in the graph being traced); returns what it added.
@@ -106,21 +105,16 @@ class GraphSums:
         self.used = True
 
     def drain(self, num_comps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
-        """Eagerly returns the first ``num_comps`` sums, counts, non-finite counts; zeroes them."""
+        """Eagerly returns the first ``num_comps`` sums, counts, non-finite counts; zeroes them.
+
+        Under a strategy, reading sums every replica's copy (and every worker's).
+        """
         if not self.used:
             return None
-        if num_comps not in self._drain_fns:
-            variables = self._vars
-            n = min(num_comps, self.capacity)
-
-            @tf.function
-            def drain_fn():
-                out = tuple(tf.identity(v)[:n] for v in variables)
-                with tf.control_dependencies(out):
-                    for v in variables:
-                        v.assign(tf.zeros_like(v))
-                pad = [[0, num_comps - n]]
-                return tuple(tf.pad(o, pad) for o in out)
-
-            self._drain_fns[num_comps] = drain_fn
-        return self._drain_fns[num_comps]()
+        n = min(num_comps, self.capacity)
+        out = tuple(tf.identity(v)[:n] for v in self._vars)
+        for v in self._vars:
+            v.assign(tf.zeros_like(v))
+        if n < num_comps:
+            out = tuple(tf.pad(o, [[0, num_comps - n]]) for o in out)
+        return out

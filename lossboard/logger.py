@@ -85,7 +85,7 @@ class LossLogger(keras.callbacks.Callback):
         hparams: Mapping[str, bool | int | float | str] | None = None,
         nonfinite: str = "raise",
         verbose: int | str = "auto",
-        fold_every: int = 8192,
+        fold_every: int = 16384,
     ):
         super().__init__()
         self._update_every = _check_update_freq(update_freq)
@@ -94,7 +94,9 @@ class LossLogger(keras.callbacks.Callback):
                 f"nonfinite: got {nonfinite!r}; expected one of {list(NONFINITE_POLICIES)}."
             )
         if type(fold_every) is not int or fold_every < 1:
-            raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 8192.")
+            raise ValueError(
+                f"fold_every: got {fold_every!r}; expected an int >= 1, such as 16384."
+            )
         self.hparams = _check_hparams(hparams)
         verbose_level = resolve_verbose(verbose, sys.stdout)
         names = [] if components is None else _check_components(components)

@@ -25,9 +25,11 @@ _F64 = tf.float64
 HOST_WEIGHT, TENSOR_WEIGHT, ENTRY_WEIGHT = 0, 1, 2
 
 
-@tf.function(reduce_retracing=True)
 def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool):
     """Per-component weighted sums, weight totals and non-finite batch counts.
+
+    A dozen eager ops (about 0.1 ms): a ``tf.function`` call costs about 0.4 ms
+    here, more than the ops it would save.
 
     Args:
         values, weights: Rank-1, one element per logged element.
@@ -38,7 +40,7 @@ def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfin
     """
     values = tf.cast(values, _F64)
     weights = tf.cast(weights, _F64)
-    num_entries = tf.shape(entry_comp)[0]
+    num_entries = len(entry_comp)
     bad_elem = tf.cast(tf.logical_not(tf.math.is_finite(values)), _F64)
     # max over an entry with no elements (an empty shard) is the lowest float: clamp it
     bad_entry = tf.maximum(tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries), 0.0)
