@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "LossLogger": "lossboard.logger",
-    "ComponentMean": "lossboard.accumulate",
+    "ComponentMean": "lossboard.mean",
     "load": "lossboard.reader",
     "new_run_dir": "lossboard.runs",
 }
@@ -30,8 +30,8 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lossboard.accumulate import ComponentMean  # noqa: F401
     from lossboard.logger import LossLogger  # noqa: F401
+    from lossboard.mean import ComponentMean  # noqa: F401
     from lossboard.reader import load  # noqa: F401
     from lossboard.runs import new_run_dir  # noqa: F401
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 from lossboard import batch as batch_lib
 from lossboard.distribute import is_multi_worker, local_parts
 from lossboard.graph import GraphSums
+from lossboard.mean import ComponentMean
 from lossboard.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT, Pending, Signature
 
 _F64 = tf.float64
@@ -28,78 +29,6 @@ _SHAPE = batch_lib.EagerTensor._shape_tuple
 
 #: What to do with non-finite values: see ``LossLogger(nonfinite=...)``.
 NONFINITE_POLICIES = ("raise", "warn", "skip", "raise_per_batch")
-
-
-class ComponentMean:
-    """The float64 running mean of one loss component: ``tf.keras.metrics.Mean``-style.
-
-    ``total``, ``count`` and ``result()`` mean what they mean on a Keras
-    ``Mean`` (``count`` is the sum of the weights), plus ``nonfinite``: the
-    batches that held a NaN or an infinity. The numbers live in its split's
-    running sums, one vector for all components, which is what keeps the
-    per-batch cost flat; reading any of them first folds values still pending,
-    so they are exact at any time. Read them eagerly (outside ``tf.function``).
-
-    Example:
-        >>> import lossboard
-        >>> logger = lossboard.LossLogger("logs/doc-mean")
-        >>> logger.on_train_batch_end(0, {"loss": 2.0})
-        >>> logger.on_train_batch_end(1, {"loss": [4.0, 6.0]})
-        >>> mean = logger.metrics["loss"]
-        >>> float(mean.result()), float(mean.count)
-        (4.0, 3.0)
-    """
-
-    dtype = "float64"
-
-    def __init__(self, name: str, owner: Accumulator, index: int):
-        self.name = name
-        self._owner = owner
-        self._index = index
-
-    def _value(self, k: int) -> tf.Tensor:
-        if not tf.executing_eagerly():
-            raise RuntimeError(
-                f"ComponentMean {self.name!r}: read results eagerly, outside tf.function "
-                "(after the step returns); inside a step, log values with on_train_batch_end."
-            )
-        running = self._owner.running()
-        if running is None or self._index >= running[k].shape[0]:
-            return tf.constant(0.0, _F64)
-        return running[k][self._index]
-
-    @property
-    def total(self) -> tf.Tensor:
-        """The weighted sum of every value so far (float64)."""
-        return self._value(0)
-
-    @property
-    def count(self) -> tf.Tensor:
-        """The sum of the weights so far: the number of elements when unweighted."""
-        return self._value(1)
-
-    @property
-    def nonfinite(self) -> tf.Tensor:
-        """How many batches held a NaN or an infinity."""
-        return self._value(2)
-
-    def result(self) -> tf.Tensor:
-        """The mean so far (0 before any data, as Keras' ``Mean``)."""
-        return tf.math.divide_no_nan(self.total, self.count)
-
-    def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        """Adds values, exactly as logging ``{name: values}`` for this split does."""
-        if tf.inside_function():
-            self._owner.add_in_graph({self.name: values}, sample_weight)
-        else:
-            self._owner.add({self.name: values}, sample_weight)
-
-    def reset_state(self) -> None:
-        """Zeroes this component alone."""
-        self._owner.reset(self._index)
-
-    def __repr__(self) -> str:
-        return f"<ComponentMean {self.name!r}>"
 
 
 def _add_parts(running: tuple | None, parts: list[tuple], num_comps: int) -> tuple[tuple, tuple]:
@@ -121,42 +50,6 @@ def _add_parts(running: tuple | None, parts: list[tuple], num_comps: int) -> tup
     if size < num_comps:
         running = tuple(tf.pad(r, [[0, num_comps - size]]) for r in running)
     return tuple(r + a for r, a in zip(running, added, strict=True)), tuple(added)
-
-
-def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
-    """Flattens a tensor value and its weight (broadcast as Keras' ``Mean`` does).
-
-    Works eagerly and in a graph; shapes are checked statically.
-
-    Returns:
-        ``(values, weights)``, both rank 1 with one weight per element, or
-        ``(values, None)`` when there is no weight.
-    """
-    if weight is None:
-        return tf.reshape(value, [-1]), None
-    weight = _as_tensor(batch_lib.label(name, weight=True), weight)
-    squeeze_v, squeeze_w, expand = batch_lib.weight_shape_plan(
-        name, tuple(value.shape), tuple(weight.shape)
-    )
-    if squeeze_v:
-        value = tf.squeeze(value, axis=-1)
-    if squeeze_w:
-        weight = tf.squeeze(weight, axis=-1)
-    for _ in range(expand):
-        weight = tf.expand_dims(weight, -1)
-    weight = tf.broadcast_to(weight, tf.shape(value))
-    return tf.reshape(value, [-1]), tf.reshape(weight, [-1])
-
-
-def _as_tensor(what: str, value: Any, allow_empty: bool = False) -> tf.Tensor:
-    """A checked tensor (a snapshot, for variables) from any accepted value."""
-    if isinstance(value, tf.Variable):
-        value = tf.convert_to_tensor(value)
-    if not isinstance(value, tf.Tensor):
-        array = batch_lib.host_array(what, value)
-        value = tf.constant(array)
-    batch_lib.check_tensor(what, value, allow_empty)
-    return value
 
 
 class Accumulator:
@@ -279,7 +172,7 @@ class Accumulator:
             if not isinstance(weight, tf.Tensor | tf.Variable):
                 return name, None, batch_lib.host_weighted(name, array, weight), None, 0, False
             value = array
-        value = _as_tensor(what, value, self._allow_empty)
+        value = batch_lib.as_tensor(what, value, self._allow_empty)
         rank = 1 if value.shape.rank else 0
         size = int(value.shape.num_elements())
         flat = tf.reshape(value, [-1]) if value.shape.rank > 1 else value
@@ -291,12 +184,12 @@ class Accumulator:
             weight = host_w
         if weight is None:
             return name, (enum, rank, HOST_WEIGHT, 0), flat, 1.0, size, False
-        weight = _as_tensor(batch_lib.label(name, weight=True), weight)
+        weight = batch_lib.as_tensor(batch_lib.label(name, weight=True), weight)
         w_enum = weight.dtype.as_datatype_enum
         if weight.shape.rank == 0:
             kind = ENTRY_WEIGHT if rank else TENSOR_WEIGHT
             return name, (enum, rank, kind, w_enum), flat, weight, size, False
-        flat, flat_w = flat_weighted(name, value, weight)
+        flat, flat_w = batch_lib.flat_weighted(name, value, weight)
         return name, (enum, 1, TENSOR_WEIGHT, w_enum), flat, flat_w, size, False
 
     def _stage_replicas(self, name: str, parts: tuple, weight: Any) -> list[tuple]:
@@ -378,11 +271,11 @@ class Accumulator:
             weights = (local_parts(weight) or (weight,) * len(parts)) if parts else (weight,)
             for part, w in zip(parts or (value,), weights, strict=True):
                 # A replica may get no examples in a short last batch: empty is fine here.
-                part = _as_tensor(batch_lib.label(name), part, allow_empty=True)
+                part = batch_lib.as_tensor(batch_lib.label(name), part, allow_empty=True)
                 if w is None and part.shape.rank == 0:
                     staged.append((part, None))  # the common case: stacked with the others
                 else:
-                    staged.append(flat_weighted(name, part, w))
+                    staged.append(batch_lib.flat_weighted(name, part, w))
                 names.append(name)
         comps = [self._index[n] if n in self._index else self._register(n) for n in names]
         if max(comps) >= self._graph.capacity:

@@ -211,3 +211,37 @@ def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, flo
     w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)
     w = np.broadcast_to(w, v.shape)
     return float(np.sum(v * w)), float(np.sum(w)), bool(np.isfinite(v).all())
+
+
+def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Flattens a tensor value and its weight (broadcast as Keras' ``Mean`` does).
+
+    Works eagerly and in a graph; shapes are checked statically.
+
+    Returns:
+        ``(values, weights)``, both rank 1 with one weight per element, or
+        ``(values, None)`` when there is no weight.
+    """
+    if weight is None:
+        return tf.reshape(value, [-1]), None
+    weight = as_tensor(label(name, weight=True), weight)
+    squeeze_v, squeeze_w, expand = weight_shape_plan(name, tuple(value.shape), tuple(weight.shape))
+    if squeeze_v:
+        value = tf.squeeze(value, axis=-1)
+    if squeeze_w:
+        weight = tf.squeeze(weight, axis=-1)
+    for _ in range(expand):
+        weight = tf.expand_dims(weight, -1)
+    weight = tf.broadcast_to(weight, tf.shape(value))
+    return tf.reshape(value, [-1]), tf.reshape(weight, [-1])
+
+
+def as_tensor(what: str, value: Any, allow_empty: bool = False) -> tf.Tensor:
+    """A checked tensor (a snapshot, for variables) from any accepted value."""
+    if isinstance(value, tf.Variable):
+        value = tf.convert_to_tensor(value)
+    if not isinstance(value, tf.Tensor):
+        array = host_array(what, value)
+        value = tf.constant(array)
+    check_tensor(what, value, allow_empty)
+    return value

@@ -82,11 +82,11 @@ def train_run(
     return history
 
 
-def _tensorboard() -> str:
-    """How to start this environment's ``tensorboard`` from the current directory."""
-    path = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+def _script(name: str) -> str:
+    """How to start this environment's ``name`` command from the current directory."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.exists(path):
-        return "tensorboard"
+        return name
     relative = os.path.relpath(path)
     return relative if not relative.startswith("..") else path
 
@@ -106,7 +106,8 @@ def main(logdir: str = "logs", epochs: int = 8) -> int:
     runs = [r for r in compare.summarize(points, hparams) if r.run in DEMO_RUNS]
     print(f"\nWrote {len(DEMO_RUNS)} runs to {logdir}/ in {time.perf_counter() - started:.0f} s.\n")
     print(compare.as_text(runs, "epoch_loss"))
-    print(f"\nOpen them in TensorBoard (Scalars and HParams):  {_tensorboard()} --logdir {logdir}")
-    print(f"Compare them again:  lossboard compare {logdir}")
-    print(f"Plot them:  lossboard plot {logdir} -o curves.png")
+    tensorboard = _script("tensorboard")
+    print(f"\nOpen them in TensorBoard (Scalars, HParams):  {tensorboard} --logdir {logdir}")
+    print(f"Compare them again:  {_script('lossboard')} compare {logdir}")
+    print(f"Plot them:  {_script('lossboard')} plot {logdir} -o curves.png")
     return 0

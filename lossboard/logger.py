@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 import warnings
@@ -10,14 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from lossboard import arguments
 from lossboard import batch as batch_lib
-from lossboard.accumulate import NONFINITE_POLICIES, Accumulator, ComponentMean
+from lossboard.accumulate import NONFINITE_POLICIES, Accumulator
 from lossboard.distribute import is_chief
 from lossboard.graph import GraphSums
+from lossboard.mean import ComponentMean
 from lossboard.progress import Progress, resolve_verbose
+from lossboard.reader import read_back
 from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir, scalar_in_graph
 
 _VAL = "val_"
@@ -88,7 +89,7 @@ class LossLogger(keras.callbacks.Callback):
         fold_every: int = 16384,
     ):
         super().__init__()
-        self._update_every = _check_update_freq(update_freq)
+        self._update_every = arguments.check_update_freq(update_freq)
         if nonfinite not in NONFINITE_POLICIES:
             raise ValueError(
                 f"nonfinite: got {nonfinite!r}; expected one of {list(NONFINITE_POLICIES)}."
@@ -97,9 +98,9 @@ class LossLogger(keras.callbacks.Callback):
             raise ValueError(
                 f"fold_every: got {fold_every!r}; expected an int >= 1, such as 16384."
             )
-        self.hparams = _check_hparams(hparams)
+        self.hparams = arguments.check_hparams(hparams)
         verbose_level = resolve_verbose(verbose, sys.stdout)
-        names = [] if components is None else _check_components(components)
+        names = [] if components is None else arguments.check_components(components)
         # Every argument is checked above: nothing is created for a rejected call.
         self.update_freq = update_freq
         self.nonfinite = nonfinite
@@ -116,7 +117,7 @@ class LossLogger(keras.callbacks.Callback):
             VALIDATION: Accumulator(nonfinite, fold_every, capacity, strategy),
         }
         self._splits[TRAIN].track_window = self._update_every is not None
-        self._epochs_on_disk, last_batch = _read_back(self.log_dir) if self.is_chief else (set(), 0)
+        self._epochs_on_disk, last_batch = read_back(self.log_dir) if self.is_chief else (set(), 0)
         #: The epoch to continue from: one past the last epoch already on disk.
         self.initial_epoch = max(self._epochs_on_disk, default=-1) + 1
         self._train_batches = last_batch
@@ -286,8 +287,8 @@ class LossLogger(keras.callbacks.Callback):
                 finite component, when some component held a NaN or infinity.
         """
         self._check_open("on_epoch_end")
-        step = _check_epoch(epoch)
-        given = _given_logs(logs)
+        step = arguments.check_epoch(epoch)
+        given = arguments.given_logs(logs)
         if self._fit:
             self._write_history({**given, **self._fit_learning_rates()}, step)
             return given
@@ -380,13 +381,13 @@ class LossLogger(keras.callbacks.Callback):
             pairs = [(f"learning_rate_{o.name}", o) for o in optimizer.optimizers]
         else:
             pairs = [("learning_rate", optimizer)]
-        rates = {k: _scalar(getattr(o, "learning_rate", None)) for k, o in pairs}
+        rates = {k: arguments.scalar(getattr(o, "learning_rate", None)) for k, o in pairs}
         return {k: v for k, v in rates.items() if v is not None}
 
     def _fit_batch(self, logs: Any) -> None:
         self._train_batches += 1
         if self._update_every and self._train_batches % self._update_every == 0 and logs:
-            numbers_ = {k: _scalar(v) for k, v in logs.items()}
+            numbers_ = {k: arguments.scalar(v) for k, v in logs.items()}
             values = {f"batch_{k}": v for k, v in numbers_.items() if v is not None}
             self._writer.scalars(TRAIN, values, step=self._train_batches)
 
@@ -416,120 +417,3 @@ class LossLogger(keras.callbacks.Callback):
 
     def __repr__(self) -> str:
         return f"LossLogger({self.log_dir!r}, update_freq={self.update_freq!r})"
-
-
-def _read_back(log_dir: str) -> tuple[set[int], int]:
-    """Epochs already written to ``log_dir`` and the last batch-curve step (to resume).
-
-    Reads local directories only; a run on a remote file system starts at 0.
-    """
-    if "://" in log_dir:
-        return set(), 0
-    from lossboard.reader import event_files, read_file
-
-    epochs: set[int] = set()
-    last_batch = 0
-    for path in event_files(log_dir):
-        points, _ = read_file(path, "", "")
-        for p in points:
-            if p.tag.startswith("epoch_"):
-                epochs.add(p.step)
-            elif p.tag.startswith("batch_"):
-                last_batch = max(last_batch, p.step)
-    return epochs, last_batch
-
-
-def _scalar(value: Any) -> float | None:
-    """``value`` as a float if it is one real number (reads a tensor back), else None."""
-    if isinstance(value, keras.Variable):
-        value = value.value
-    if isinstance(value, tf.Tensor | tf.Variable):
-        if value.shape != () or value.dtype.as_datatype_enum not in batch_lib.REAL_DTYPE_ENUMS:
-            return None
-        value = value.numpy()
-    if isinstance(value, np.ndarray | np.generic):
-        if value.shape != () or value.dtype.kind not in "biuf":
-            return None
-        value = value.item()
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return None
-
-
-def _check_update_freq(update_freq: Any) -> int | None:
-    if update_freq == "epoch":
-        return None
-    if type(update_freq) is int and update_freq >= 1:
-        return update_freq
-    raise ValueError(
-        f"update_freq: got {update_freq!r}; expected 'epoch' or a positive int N "
-        "(write batch curves every N train batches)."
-    )
-
-
-def _check_components(components: Any) -> list[str]:
-    if not isinstance(components, list | tuple) or not all(
-        isinstance(c, str) and c for c in components
-    ):
-        raise TypeError(
-            f"components: got {components!r}; expected a list of non-empty names, "
-            "such as ['loss', 'kl']."
-        )
-    return list(components)
-
-
-def _check_hparams(hparams: Any) -> dict[str, bool | int | float | str]:
-    if hparams is None:
-        return {}
-    if not isinstance(hparams, Mapping):
-        raise TypeError(
-            f"hparams: got {batch_lib.describe(hparams)}; expected a mapping such as "
-            "{'lr': 1e-3, 'optimizer': 'adam'}."
-        )
-    out: dict[str, bool | int | float | str] = {}
-    for name, value in hparams.items():
-        if type(name) is not str or not name:
-            raise TypeError(f"hparams: names must be non-empty strings, got {name!r}.")
-        if isinstance(value, np.generic):
-            value = value.item()
-        if not isinstance(value, bool | int | float | str):
-            raise TypeError(
-                f"hparams: {name!r} is {batch_lib.describe(value)}; TensorBoard's HParams "
-                "dashboard takes bools, numbers and strings: pass str(value) if you need it."
-            )
-        out[name] = value
-    return out
-
-
-def _check_epoch(epoch: Any) -> int:
-    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral | np.integer):
-        raise TypeError(
-            f"on_epoch_end: epoch must be an int (the TensorBoard step), got {epoch!r} "
-            f"({type(epoch).__name__})."
-        )
-    if epoch < 0:
-        raise ValueError(f"on_epoch_end: epoch must be >= 0, got {epoch}.")
-    return int(epoch)
-
-
-def _given_logs(logs: Any) -> dict[str, float]:
-    """Checks the scalars passed to ``on_epoch_end`` and returns them as floats."""
-    if logs is None:
-        return {}
-    if not isinstance(logs, Mapping):
-        raise TypeError(
-            f"on_epoch_end: logs must be a mapping such as {{'lr': 1e-3}}, got "
-            f"{batch_lib.describe(logs)}."
-        )
-    out = {}
-    for name, value in logs.items():
-        if type(name) is not str or not name:
-            raise TypeError(f"on_epoch_end: log names must be non-empty strings, got {name!r}.")
-        number = _scalar(value)
-        if number is None:
-            raise TypeError(
-                f"on_epoch_end: log {name!r}: got {batch_lib.describe(value)}; expected one "
-                "real number (a scalar), such as a learning rate."
-            )
-        out[name] = number
-    return out

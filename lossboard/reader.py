@@ -186,3 +186,22 @@ def load(root: str | os.PathLike) -> Any:
     frame = frame.astype({"step": "int64", "value": "float64", "wall_time": "float64"})
     frame.attrs["hparams"] = hparams
     return frame
+
+
+def read_back(log_dir: str) -> tuple[set[int], int]:
+    """Epochs already written to ``log_dir`` and the last batch-curve step (to resume).
+
+    Reads local directories only; a run on a remote file system starts at 0.
+    """
+    if "://" in log_dir:
+        return set(), 0
+    epochs: set[int] = set()
+    last_batch = 0
+    for path in event_files(log_dir):
+        points, _ = read_file(path, "", "")
+        for p in points:
+            if p.tag.startswith("epoch_"):
+                epochs.add(p.step)
+            elif p.tag.startswith("batch_"):
+                last_batch = max(last_batch, p.step)
+    return epochs, last_batch

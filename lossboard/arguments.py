@@ -1,0 +1,109 @@
+"""Checks of ``LossLogger``'s arguments: what was given, what is expected, how to fix it."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lossboard import batch as batch_lib
+
+
+def scalar(value: Any) -> float | None:
+    """``value`` as a float if it is one real number (reads a tensor back), else None."""
+    if isinstance(value, keras.Variable):
+        value = value.value
+    if isinstance(value, tf.Tensor | tf.Variable):
+        if value.shape != () or value.dtype.as_datatype_enum not in batch_lib.REAL_DTYPE_ENUMS:
+            return None
+        value = value.numpy()
+    if isinstance(value, np.ndarray | np.generic):
+        if value.shape != () or value.dtype.kind not in "biuf":
+            return None
+        value = value.item()
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
+
+
+def check_update_freq(update_freq: Any) -> int | None:
+    if update_freq == "epoch":
+        return None
+    if type(update_freq) is int and update_freq >= 1:
+        return update_freq
+    raise ValueError(
+        f"update_freq: got {update_freq!r}; expected 'epoch' or a positive int N "
+        "(write batch curves every N train batches)."
+    )
+
+
+def check_components(components: Any) -> list[str]:
+    if not isinstance(components, list | tuple) or not all(
+        isinstance(c, str) and c for c in components
+    ):
+        raise TypeError(
+            f"components: got {components!r}; expected a list of non-empty names, "
+            "such as ['loss', 'kl']."
+        )
+    return list(components)
+
+
+def check_hparams(hparams: Any) -> dict[str, bool | int | float | str]:
+    if hparams is None:
+        return {}
+    if not isinstance(hparams, Mapping):
+        raise TypeError(
+            f"hparams: got {batch_lib.describe(hparams)}; expected a mapping such as "
+            "{'lr': 1e-3, 'optimizer': 'adam'}."
+        )
+    out: dict[str, bool | int | float | str] = {}
+    for name, value in hparams.items():
+        if type(name) is not str or not name:
+            raise TypeError(f"hparams: names must be non-empty strings, got {name!r}.")
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, bool | int | float | str):
+            raise TypeError(
+                f"hparams: {name!r} is {batch_lib.describe(value)}; TensorBoard's HParams "
+                "dashboard takes bools, numbers and strings: pass str(value) if you need it."
+            )
+        out[name] = value
+    return out
+
+
+def check_epoch(epoch: Any) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral | np.integer):
+        raise TypeError(
+            f"on_epoch_end: epoch must be an int (the TensorBoard step), got {epoch!r} "
+            f"({type(epoch).__name__})."
+        )
+    if epoch < 0:
+        raise ValueError(f"on_epoch_end: epoch must be >= 0, got {epoch}.")
+    return int(epoch)
+
+
+def given_logs(logs: Any) -> dict[str, float]:
+    """Checks the scalars passed to ``on_epoch_end`` and returns them as floats."""
+    if logs is None:
+        return {}
+    if not isinstance(logs, Mapping):
+        raise TypeError(
+            f"on_epoch_end: logs must be a mapping such as {{'lr': 1e-3}}, got "
+            f"{batch_lib.describe(logs)}."
+        )
+    out = {}
+    for name, value in logs.items():
+        if type(name) is not str or not name:
+            raise TypeError(f"on_epoch_end: log names must be non-empty strings, got {name!r}.")
+        number = scalar(value)
+        if number is None:
+            raise TypeError(
+                f"on_epoch_end: log {name!r}: got {batch_lib.describe(value)}; expected one "
+                "real number (a scalar), such as a learning rate."
+            )
+        out[name] = number
+    return out

@@ -1,0 +1,84 @@
+"""``ComponentMean``: the Mean-style view of one component's running sums."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import tensorflow as tf
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lossboard.accumulate import Accumulator
+
+_F64 = tf.float64
+
+
+class ComponentMean:
+    """The float64 running mean of one loss component: ``tf.keras.metrics.Mean``-style.
+
+    ``total``, ``count`` and ``result()`` mean what they mean on a Keras
+    ``Mean`` (``count`` is the sum of the weights), plus ``nonfinite``: the
+    batches that held a NaN or an infinity. The numbers live in its split's
+    running sums, one vector for all components, which is what keeps the
+    per-batch cost flat; reading any of them first folds values still pending,
+    so they are exact at any time. Read them eagerly (outside ``tf.function``).
+
+    Example:
+        >>> import lossboard
+        >>> logger = lossboard.LossLogger("logs/doc-mean")
+        >>> logger.on_train_batch_end(0, {"loss": 2.0})
+        >>> logger.on_train_batch_end(1, {"loss": [4.0, 6.0]})
+        >>> mean = logger.metrics["loss"]
+        >>> float(mean.result()), float(mean.count)
+        (4.0, 3.0)
+    """
+
+    dtype = "float64"
+
+    def __init__(self, name: str, owner: Accumulator, index: int):
+        self.name = name
+        self._owner = owner
+        self._index = index
+
+    def _value(self, k: int) -> tf.Tensor:
+        if not tf.executing_eagerly():
+            raise RuntimeError(
+                f"ComponentMean {self.name!r}: read results eagerly, outside tf.function "
+                "(after the step returns); inside a step, log values with on_train_batch_end."
+            )
+        running = self._owner.running()
+        if running is None or self._index >= running[k].shape[0]:
+            return tf.constant(0.0, _F64)
+        return running[k][self._index]
+
+    @property
+    def total(self) -> tf.Tensor:
+        """The weighted sum of every value so far (float64)."""
+        return self._value(0)
+
+    @property
+    def count(self) -> tf.Tensor:
+        """The sum of the weights so far: the number of elements when unweighted."""
+        return self._value(1)
+
+    @property
+    def nonfinite(self) -> tf.Tensor:
+        """How many batches held a NaN or an infinity."""
+        return self._value(2)
+
+    def result(self) -> tf.Tensor:
+        """The mean so far (0 before any data, as Keras' ``Mean``)."""
+        return tf.math.divide_no_nan(self.total, self.count)
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        """Adds values, exactly as logging ``{name: values}`` for this split does."""
+        if tf.inside_function():
+            self._owner.add_in_graph({self.name: values}, sample_weight)
+        else:
+            self._owner.add({self.name: values}, sample_weight)
+
+    def reset_state(self) -> None:
+        """Zeroes this component alone."""
+        self._owner.reset(self._index)
+
+    def __repr__(self) -> str:
+        return f"<ComponentMean {self.name!r}>"
