@@ -54,12 +54,17 @@ class GraphSums:
             staged: ``(values, weights or None)`` per component, rank <= 1.
             skip: Leave out components whose values are not all finite.
         """
-        scalars = [i for i, (v, w) in enumerate(staged) if w is None and v.shape.rank == 0]
-        others = [i for i in range(len(staged)) if i not in set(scalars)]
+        scalars: dict[tf.DType, list[int]] = {}  # unweighted scalars, by dtype: one stack each
+        others = []
+        for i, (v, w) in enumerate(staged):
+            if w is None and v.shape.rank == 0:
+                scalars.setdefault(v.dtype, []).append(i)
+            else:
+                others.append(i)
         order, sums, counts, finite = [], [], [], []
-        if scalars:
-            values = tf.cast(tf.stack([staged[i][0] for i in scalars]), _F64)
-            order += scalars
+        for group in scalars.values():
+            values = tf.cast(tf.stack([staged[i][0] for i in group]), _F64)
+            order += group
             sums.append(values)
             counts.append(tf.ones_like(values))
             finite.append(tf.math.is_finite(values))

@@ -291,6 +291,7 @@ class LossLogger(keras.callbacks.Callback):
         given = arguments.given_logs(logs)
         if self._fit:
             self._write_history({**given, **self._fit_learning_rates()}, step)
+            self.initial_epoch = max(self.initial_epoch, step + 1)
             return given
         history: dict[str, float] = {}
         bad: list[str] = []

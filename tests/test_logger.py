@@ -235,6 +235,24 @@ def test_component_may_first_appear_in_a_retrace(tmp_path, read_events):
     assert read_events(tmp_path, "train")["epoch_aux"] == {0: 25.0}
 
 
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_mixed_dtypes_in_one_batch(tmp_path, in_graph):
+    logs = {
+        "f32": tf.constant(1.5, tf.float32),
+        "f64": tf.constant(2.25, tf.float64),
+        "f16": tf.constant(0.5, tf.float16),
+        "i32": tf.constant(3, tf.int32),
+        "flag": tf.constant(True),
+        "vec64": tf.constant([1.0, 2.0], tf.float64),
+    }
+    with LossLogger(tmp_path) as logger:
+        step = tf.function(lambda logs: logger.on_train_batch_end(0, logs))
+        for _ in range(3):
+            step(logs) if in_graph else logger.on_train_batch_end(0, logs)
+        history = logger.on_epoch_end(0)
+    assert history == {"f32": 1.5, "f64": 2.25, "f16": 0.5, "i32": 3.0, "flag": 1.0, "vec64": 1.5}
+
+
 def test_first_trace_creates_components(tmp_path, read_events):
     logger = LossLogger(tmp_path)
 
