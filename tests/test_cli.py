@@ -86,3 +86,18 @@ def test_demo_writes_runs_that_compare_reads(tmp_path):
     table = lossboard("compare", tmp_path / "logs")
     assert table.returncode == 0
     assert len([line for line in table.stdout.splitlines() if line.startswith("lr_")]) == 3
+
+
+def test_console_script_and_no_tensorflow_import(root):
+    script = os.path.join(os.path.dirname(sys.executable), "lossboard")
+    assert os.path.exists(script), "pip install -e . should install the lossboard command"
+    out = subprocess.run([script, "compare", os.fspath(root)], capture_output=True, text=True)
+    assert out.returncode == 0 and "lr_0.01" in out.stdout
+    code = (
+        "import sys; from lossboard.cli import main; main(['compare', sys.argv[1]]); "
+        "assert 'tensorflow' not in sys.modules, 'compare imported tensorflow'"
+    )
+    quick = subprocess.run(
+        [sys.executable, "-c", code, os.fspath(root)], capture_output=True, text=True
+    )
+    assert quick.returncode == 0, quick.stderr[-2000:]
