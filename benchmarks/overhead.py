@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -229,7 +230,7 @@ def memory_profile(batches, components, logdir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--components", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--components", type=int, nargs="*", default=[1, 4, 16, 64])
     parser.add_argument("--steps", type=int, default=150, help="batches per timed pass")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--memory-batches", type=int, default=100_000)
@@ -257,6 +258,8 @@ def main(argv=None):
         samples = memory_profile(args.memory_batches, 16, logdir)
         print(f"### Memory: RSS over a {args.memory_batches:,}-batch epoch, 16 components\n")
         print("RSS (MiB) at each tenth: " + ", ".join(f"{s:.0f}" for s in samples))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS of the process (ru_maxrss): {peak:.0f} MiB")
         print(f"growth from the first tenth to the end: {samples[-1] - samples[0]:+.1f} MiB")
     return 0
 

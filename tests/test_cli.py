@@ -101,3 +101,18 @@ def test_console_script_and_no_tensorflow_import(root):
         [sys.executable, "-c", code, os.fspath(root)], capture_output=True, text=True
     )
     assert quick.returncode == 0, quick.stderr[-2000:]
+
+
+def test_plot_without_matplotlib_says_how_to_install(root, tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from lossboard.cli import main; "
+        "sys.exit(main(['plot', sys.argv[1], '-o', sys.argv[2]]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, os.fspath(root), os.fspath(tmp_path / "c.png")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "pip install 'lossboard[plot]'" in out.stderr
+    assert not (tmp_path / "c.png").exists()
