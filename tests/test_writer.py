@@ -1,0 +1,61 @@
+"""The event-file layout: lazy per-split writers, through tf.io.gfile (any TF file system)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lossboard import LossLogger
+from lossboard.writer import RunWriter, prepare_run_dir
+
+
+def _gfile_scalars(pattern: str) -> dict[tuple[str, str, int], float]:
+    """Reads event files with TensorFlow's own record reader, through tf.io.gfile."""
+    out = {}
+    for path in tf.io.gfile.glob(pattern):
+        split = path.split("/")[-2]
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                out[(split, value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    return out
+
+
+def test_a_tensorflow_file_system_that_is_not_local(tmp_path):
+    run = f"ram://lossboard-test/{tmp_path.name}/run"  # TensorFlow's in-memory file system
+    batches = [np.array([1.0, 2.0, 3.0], "float32"), np.array([5.0], "float32")]
+    with LossLogger(run) as logger:
+        for step, b in enumerate(batches):
+            logger.on_train_batch_end(step, {"loss": b})
+        logger.on_test_batch_end(0, {"loss": 7.0})
+        assert logger.on_epoch_end(0) == {"loss": 2.75, "val_loss": 7.0}
+    assert _gfile_scalars(run + "/*/*") == {
+        ("train", "epoch_loss", 0): 2.75,
+        ("validation", "epoch_loss", 0): 7.0,
+    }
+
+
+def test_writers_are_created_only_when_written_to(tmp_path):
+    writer = RunWriter(prepare_run_dir(tmp_path / "run"))
+    writer.scalars("validation", {}, step=0)  # nothing to write: no file
+    assert list((tmp_path / "run").iterdir()) == []
+    writer.scalars("validation", {"epoch_loss": 0.5}, step=3)
+    writer.flush()
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["validation"]
+    writer.close()
+    writer.close()  # twice is fine
+
+
+def test_disabled_writer_writes_nothing(tmp_path):
+    writer = RunWriter(prepare_run_dir(tmp_path / "run"), enabled=False)
+    writer.scalars("train", {"epoch_loss": 1.0}, step=0)
+    writer.hparams({"lr": 0.1})
+    writer.flush()
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [3, None, b"logs"])
+def test_prepare_run_dir_rejects_non_paths(bad):
+    with pytest.raises(TypeError, match="log_dir"):
+        prepare_run_dir(bad)
