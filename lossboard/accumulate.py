@@ -100,10 +100,16 @@ class Accumulator:
         return dict(self._metrics)
 
     # ----------------------------------------------------------------- eager path
-    def add(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None:
-        """Records one eager batch. Checks everything before recording anything."""
+    def add(
+        self, logs: Mapping[str, Any], sample_weight: Any = None, keys: tuple | None = None
+    ) -> None:
+        """Records one eager batch. Checks everything before recording anything.
+
+        ``keys`` is ``tuple(logs)`` when the caller has it already.
+        """
         if sample_weight is None or type(sample_weight) in _FAST_WEIGHTS:
-            keys = tuple(logs)
+            if keys is None:
+                keys = tuple(logs)
             signature = self._fast.get(keys)
             if signature is not None:
                 # The steady state: same names, dtypes and shapes as an earlier batch.
@@ -146,7 +152,7 @@ class Accumulator:
             if sample_weight is None or type(sample_weight) in _FAST_WEIGHTS:
                 enums = tuple(s[2]._datatype_enum() for s in staged)
                 shapes = tuple(s[2]._shape_tuple() for s in staged)
-                self._fast[tuple(logs)] = Signature(enums, shapes, tuple(comps))
+                self._fast[keys or tuple(logs)] = Signature(enums, shapes, tuple(comps))
         if self._pending.count >= self._fold_every:
             self.fold()
 

@@ -179,13 +179,13 @@ class LossLogger(keras.callbacks.Callback):
         if self._fit:
             self._fit_batch(logs)
             return
-        logs = self._batch_logs(logs, sample_weight, "on_train_batch_end")
+        logs, keys = self._batch_logs(logs, sample_weight, "on_train_batch_end")
         if tf.inside_function():
             self._splits[TRAIN].add_in_graph(logs, sample_weight)
             if self._update_every:
                 self._batch_curves_in_graph()
             return
-        self._splits[TRAIN].add(logs, sample_weight)
+        self._splits[TRAIN].add(logs, sample_weight, keys)
         self._train_batches += 1
         self._progress.batch()
         if self._update_every and self._train_batches % self._update_every == 0:
@@ -201,19 +201,24 @@ class LossLogger(keras.callbacks.Callback):
         self._check_open("on_test_batch_end")
         if self._fit:
             return
-        logs = self._batch_logs(logs, sample_weight, "on_test_batch_end")
+        logs, keys = self._batch_logs(logs, sample_weight, "on_test_batch_end")
         if tf.inside_function():
             self._splits[VALIDATION].add_in_graph(logs, sample_weight)
         else:
-            self._splits[VALIDATION].add(logs, sample_weight)
+            self._splits[VALIDATION].add(logs, sample_weight, keys)
 
-    def _batch_logs(self, logs: Any, sample_weight: Any, where: str) -> Mapping[str, Any]:
-        """Checks the names in ``logs`` (once per distinct set of names)."""
+    def _batch_logs(
+        self, logs: Any, sample_weight: Any, where: str
+    ) -> tuple[Mapping[str, Any], tuple | None]:
+        """Checks the names in ``logs`` (once per distinct set of names).
+
+        Returns the logs as a mapping and, for a dict, its tuple of names.
+        """
         keys = tuple(logs) if type(logs) is dict else None
         if keys is not None and keys in self._checked_names:
             if sample_weight is not None:
                 batch_lib.check_weight_names(sample_weight, logs, where)
-            return logs
+            return logs, keys
         logs = batch_lib.components(logs, where)
         for name in logs:
             if name.startswith(_VAL):
@@ -226,7 +231,7 @@ class LossLogger(keras.callbacks.Callback):
             batch_lib.check_weight_names(sample_weight, logs, where)
         if keys is not None and len(self._checked_names) < 256:
             self._checked_names.add(keys)
-        return logs
+        return logs, keys
 
     def _batch_curves_in_graph(self) -> None:
         """In-graph calls with ``update_freq=N``: count batches, write every N in the graph."""
