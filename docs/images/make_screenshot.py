@@ -1,8 +1,8 @@
 """Makes the pictures in docs/comparing.md from real runs: python docs/images/make_screenshot.py
 
 1. trains two demo runs (learning rates 0.003 and 0.03) into a temporary folder;
-2. starts a real TensorBoard server on 127.0.0.1 and screenshots its Scalars dashboard with headless
-   Chromium (Debian's package `chromium`);
+2. starts a real TensorBoard server on 127.0.0.1 and screenshots its Scalars and HParams dashboards
+   with headless Chromium (Debian's package `chromium`);
 3. draws `lossboard plot` of the same runs.
 """
 
@@ -65,33 +65,37 @@ def main() -> int:
         if chromium is None:
             print("chromium not found: apt-get install chromium", file=sys.stderr)
             return 1
-        profile = tempfile.mkdtemp(prefix="chromium-")
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--hide-scrollbars",
-                f"--screenshot={os.path.join(HERE, 'tensorboard-scalars.png')}",
-                "--window-size=1400,900",
-                "--virtual-time-budget=30000",
-                f"http://127.0.0.1:{port}/#scalars&tagFilter=epoch_loss",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=180,
+        pages = (
+            ("tensorboard-scalars.png", "#scalars&tagFilter=epoch_loss"),
+            ("tensorboard-hparams.png", "#hparams"),
         )
+        for picture, fragment in pages:
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
+                    "--hide-scrollbars",
+                    f"--screenshot={os.path.join(HERE, picture)}",
+                    "--window-size=1400,900",
+                    "--virtual-time-budget=30000",
+                    f"http://127.0.0.1:{port}/{fragment}",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=180,
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print("wrote docs/images/curves.png and docs/images/tensorboard-scalars.png")
+    print("wrote docs/images/curves.png, tensorboard-scalars.png and tensorboard-hparams.png")
     return 0
 
 
