@@ -93,6 +93,15 @@ def variants(components, batches, logdir):
             eager_logger.on_train_batch_end(i, step(x, y))
         eager_logger.metrics["c0"].result()  # fold what is pending: part of the cost
 
+    strict_logger = LossLogger(
+        os.path.join(logdir, f"strict{components}"), nonfinite="raise_per_batch"
+    )
+
+    def lossboard_strict(bs):
+        for i, (x, y) in enumerate(bs):
+            strict_logger.on_train_batch_end(i, step(x, y))
+        strict_logger.metrics["c0"].result()
+
     in_logger = LossLogger(os.path.join(logdir, f"instep{components}"))
     in_step = make_step(model, opt, components, logger=in_logger)
 
@@ -106,6 +115,7 @@ def variants(components, batches, logdir):
         "summed batch tensors": summed,
         "one keras Mean per component": hand_means,
         "LossLogger, eager call": lossboard_eager,
+        "LossLogger, eager, nonfinite='raise_per_batch' (a host read per value)": lossboard_strict,
         "LossLogger, inside the step": lossboard_in_step,
         STRATEGY_BARE: strategy_bare,
         "LossLogger, in-replica (vs the MirroredStrategy loop)": in_replica,
