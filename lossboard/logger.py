@@ -90,14 +90,8 @@ class LossLogger(keras.callbacks.Callback):
     ):
         super().__init__()
         self._update_every = arguments.check_update_freq(update_freq)
-        if nonfinite not in NONFINITE_POLICIES:
-            raise ValueError(
-                f"nonfinite: got {nonfinite!r}; expected one of {list(NONFINITE_POLICIES)}."
-            )
-        if type(fold_every) is not int or fold_every < 1:
-            raise ValueError(
-                f"fold_every: got {fold_every!r}; expected an int >= 1, such as 16384."
-            )
+        arguments.check_nonfinite(nonfinite, NONFINITE_POLICIES)
+        arguments.check_fold_every(fold_every)
         self.hparams = arguments.check_hparams(hparams)
         verbose_level = resolve_verbose(verbose, sys.stdout)
         names = [] if components is None else arguments.check_components(components)
