@@ -109,11 +109,6 @@ def given_logs(logs: Any) -> dict[str, float]:
     return out
 
 
-def check_nonfinite(nonfinite: Any, policies: tuple[str, ...]) -> None:
-    if nonfinite not in policies:
-        raise ValueError(f"nonfinite: got {nonfinite!r}; expected one of {list(policies)}.")
-
-
 def check_fold_every(fold_every: Any) -> None:
     if type(fold_every) is not int or fold_every < 1:
         raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 16384.")

@@ -13,13 +13,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-EagerTensor = type(tf.constant(0.0))
-
 #: The name a bare value (not a mapping) is logged under, as Keras does.
 DEFAULT_COMPONENT = "loss"
 
 #: TensorFlow dtypes accepted as loss values: real numbers and booleans.
-_REAL_DTYPES = frozenset(
+REAL_DTYPE_ENUMS = frozenset(
     d.as_datatype_enum
     for d in (
         tf.float16,
@@ -37,7 +35,6 @@ _REAL_DTYPES = frozenset(
         tf.bool,
     )
 )
-REAL_DTYPE_ENUMS = _REAL_DTYPES
 
 _EXPECTED = (
     "expected a real number: a Python or NumPy number, a scalar tensor, "
@@ -99,7 +96,7 @@ def bad_value(what: str, value: Any, why: str) -> TypeError | ValueError:
 
 def check_tensor(what: str, value: tf.Tensor, allow_empty: bool = False) -> None:
     """Checks the dtype and static shape of a tensor value."""
-    if value.dtype.as_datatype_enum not in _REAL_DTYPES:
+    if value.dtype.as_datatype_enum not in REAL_DTYPE_ENUMS:
         kind = "complex" if value.dtype.is_complex else value.dtype.name
         raise bad_value(what, value, f"{kind} values have no mean")
     if value.shape.num_elements() == 0 and not allow_empty:

@@ -1,4 +1,7 @@
-"""What lossboard needs to know about ``tf.distribute``: replicas, workers, the chief."""
+"""What lossboard needs to know about ``tf.distribute``: replicas, workers, the chief.
+
+Only public API: workers are counted from the strategy's ``cluster_resolver``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,35 @@ def local_parts(value: Any) -> tuple | None:
     return None
 
 
+def check_supported(strategy: tf.distribute.Strategy) -> None:
+    """Refuses strategies whose steps run on remote workers lossboard cannot follow.
+
+    Raises:
+        ValueError: For ``ParameterServerStrategy``.
+    """
+    unsupported = getattr(tf.distribute.experimental, "ParameterServerStrategy", ())
+    if unsupported and isinstance(strategy, unsupported):
+        raise ValueError(
+            "LossLogger does not support ParameterServerStrategy: its steps run on remote "
+            "workers through a ClusterCoordinator, whose values lossboard cannot sum exactly. "
+            "Fetch each step's losses (coordinator.schedule(...).fetch()) and log them eagerly "
+            "outside the strategy's scope, or use MirroredStrategy or "
+            "MultiWorkerMirroredStrategy."
+        )
+
+
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    """How many worker processes the strategy's replicas span (1 without a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("worker", ())) + len(cluster.get("chief", ())))
+
+
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """True for a strategy whose replicas span several processes."""
-    return bool(getattr(strategy.extended, "_num_workers", 1) > 1)
+    return num_workers(strategy) > 1
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -27,9 +56,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """
     if not is_multi_worker(strategy):
         return True
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
-        return True
+    resolver = strategy.cluster_resolver
     cluster = resolver.cluster_spec().as_dict()
     if resolver.task_type == "chief":
         return True

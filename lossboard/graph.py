@@ -19,6 +19,7 @@ from typing import Any
 import tensorflow as tf
 
 from lossboard.distribute import updates_go_to_primary
+from lossboard.sums import Sums
 
 _F64 = tf.float64
 
@@ -46,15 +47,17 @@ class GraphSums:
         with tf.init_scope():
             self._vars = (var("sums"), var("counts"), var("nonfinite"))
 
-    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> tuple:
-        """Adds one batch (in the graph being traced); returns what it added.
+    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> tuple[Sums, tf.Tensor]:
+        """Adds one batch (in the graph being traced); returns what it added, and where.
 
         Args:
             comps: Component index of each staged value (all < capacity).
             staged: ``(values, weights or None)`` per component, rank <= 1.
             skip: Leave out components whose values are not all finite.
         """
-        scalars: dict[tf.DType, list[int]] = {}  # unweighted scalars, by dtype: one stack each
+        # Fast path: unweighted scalars, one stack per dtype, not ops per component
+        # (benchmark rows "inside the compiled step": flat in the number of components).
+        scalars: dict[tf.DType, list[int]] = {}
         others = []
         for i, (v, w) in enumerate(staged):
             if w is None and v.shape.rank == 0:
@@ -83,8 +86,9 @@ class GraphSums:
             counts_v = tf.where(finite_v, counts_v, tf.zeros_like(counts_v))
         bad_v = 1.0 - tf.cast(finite_v, _F64)
         index = tf.constant([[comps[i]] for i in order], tf.int32)
-        self.add_vectors((sums_v, counts_v, bad_v), index)
-        return (sums_v, counts_v, bad_v), index
+        added = Sums(sums_v, counts_v, bad_v)
+        self.add(added, index)
+        return added, index
 
     def read_and_zero(self) -> tuple[tf.Tensor, tf.Tensor]:
         """In a graph: the sums and counts so far, then zeroes all three vectors."""
@@ -94,8 +98,8 @@ class GraphSums:
                 v.assign(tf.zeros_like(v))
         return sums, counts
 
-    def add_vectors(self, vectors: tuple, index: Any = None) -> None:
-        """Adds ``(sums, counts, nonfinite)``, at ``index`` or from slot 0, once.
+    def add(self, vectors: Sums, index: Any = None) -> None:
+        """Adds ``vectors`` at ``index`` (or from slot 0), once.
 
         Eagerly or in a graph; in a cross-replica context the add goes to the
         first local copy of each sum-on-read variable, so it counts once.
@@ -109,17 +113,15 @@ class GraphSums:
             target.assign_add(tf.scatter_nd(index, vec, shape))
         self.used = True
 
-    def drain(self, num_comps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
-        """Eagerly returns the first ``num_comps`` sums, counts, non-finite counts; zeroes them.
+    def drain(self, num_comps: int) -> Sums | None:
+        """Eagerly returns the sums of the first ``num_comps`` components, and zeroes them.
 
         Under a strategy, reading sums every replica's copy (and every worker's).
         """
         if not self.used:
             return None
         n = min(num_comps, self.capacity)
-        out = tuple(tf.identity(v)[:n] for v in self._vars)
+        out = Sums(*(tf.identity(v)[:n] for v in self._vars))
         for v in self._vars:
             v.assign(tf.zeros_like(v))
-        if n < num_comps:
-            out = tuple(tf.pad(o, [[0, num_comps - n]]) for o in out)
-        return out
+        return out.padded(num_comps)

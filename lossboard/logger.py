@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from lossboard import arguments
-from lossboard import batch as batch_lib
-from lossboard.accumulate import NONFINITE_POLICIES, Accumulator
-from lossboard.distribute import is_chief
-from lossboard.graph import GraphSums
+from lossboard import arguments, keras_caller
+from lossboard.distribute import check_supported, is_chief
+from lossboard.keras_caller import KerasCall
+from lossboard.layout import TRAIN, VALIDATION, history_key
+from lossboard.legacy_keras import LegacyKerasHooks
 from lossboard.mean import ComponentMean
+from lossboard.modes import CustomLoop, Fit, Mode
+from lossboard.nonfinite import Nonfinite
 from lossboard.progress import Progress, resolve_verbose
-from lossboard.reader import read_back
-from lossboard.writer import TRAIN, VALIDATION, RunWriter, prepare_run_dir, scalar_in_graph
-
-_VAL = "val_"
+from lossboard.run import Run
 
 
-class LossLogger(keras.callbacks.Callback):
+class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     """Epoch averages of every loss component, written to TensorBoard as Keras does.
 
     Add two calls to an existing training loop: ``on_train_batch_end`` after
@@ -89,8 +87,8 @@ class LossLogger(keras.callbacks.Callback):
         fold_every: int = 16384,
     ):
         super().__init__()
-        self._update_every = arguments.check_update_freq(update_freq)
-        arguments.check_nonfinite(nonfinite, NONFINITE_POLICIES)
+        update_every = arguments.check_update_freq(update_freq)
+        policy = Nonfinite.parse(nonfinite)
         arguments.check_fold_every(fold_every)
         self.hparams = arguments.check_hparams(hparams)
         verbose_level = resolve_verbose(verbose, sys.stdout)
@@ -99,39 +97,34 @@ class LossLogger(keras.callbacks.Callback):
         self.update_freq = update_freq
         self.nonfinite = nonfinite
         strategy = tf.distribute.get_strategy()
+        check_supported(strategy)
         self.is_chief = is_chief(strategy)
         # Under a multi-worker strategy only the chief writes (one curve per run).
-        self.log_dir = prepare_run_dir(log_dir) if self.is_chief else os.fspath(log_dir)
-        self._writer = RunWriter(self.log_dir, enabled=self.is_chief)
+        self._run = Run(
+            log_dir,
+            chief=self.is_chief,
+            policy=policy,
+            fold_every=fold_every,
+            capacity=max(128, 2 * len(names)),
+            strategy=strategy,
+            update_every=update_every,
+        )
+        self.log_dir = self._run.log_dir
         if self.hparams:
-            self._writer.hparams(self.hparams)
-        capacity = max(128, 2 * len(names))
-        self._splits = {
-            TRAIN: Accumulator(nonfinite, fold_every, capacity, strategy),
-            VALIDATION: Accumulator(nonfinite, fold_every, capacity, strategy),
-        }
-        self._splits[TRAIN].track_window = self._update_every is not None
-        self._epochs_on_disk, last_batch = read_back(self.log_dir) if self.is_chief else (set(), 0)
-        #: The epoch to continue from: one past the last epoch already on disk.
-        self.initial_epoch = max(self._epochs_on_disk, default=-1) + 1
-        self._train_batches = last_batch
-        self._checked_names: set[tuple] = set()
-        self._strategy = strategy
-        # Batch curves of in-graph calls: a step counter and window sums made now (eagerly).
-        self._graph_step: tf.Variable | None = None
-        self._graph_batches_used = False
-        if self._update_every:
-            with tf.init_scope():
-                self._graph_step = tf.Variable(
-                    tf.constant(self._train_batches, tf.int64), trainable=False, name="global_batch"
-                )
-            self._splits[TRAIN].graph_window = GraphSums(capacity)
-        self._progress = Progress(verbose_level, self._splits[TRAIN].running_means)
-        self._fit = False
+            self._run.writer.hparams(self.hparams)
+        self._progress = Progress(verbose_level, self._run.train.running_means)
+        self._custom_loop = CustomLoop(self._run, self._progress)
+        self._mode: Mode = self._custom_loop
+        self._evaluate: KerasCall | None = None
         self._closed = False
-        self._splits[TRAIN].ensure(names)
+        self._run.train.ensure(names)
 
     # ------------------------------------------------------------------ state
+    @property
+    def initial_epoch(self) -> int:
+        """The epoch to continue from: one past the last epoch already on disk."""
+        return self._run.initial_epoch
+
     @property
     def metrics(self) -> dict[str, ComponentMean]:
         """Each component's accumulator, named as in Keras' History.
@@ -139,16 +132,16 @@ class LossLogger(keras.callbacks.Callback):
         Train components keep their names; validation ones get ``val_``.
         ``result()`` on any of them is exact mid-epoch.
         """
-        out = dict(self._splits[TRAIN].metrics)
-        out.update({_VAL + k: m for k, m in self._splits[VALIDATION].metrics.items()})
-        return out
+        return {
+            history_key(split, name): mean
+            for split in (TRAIN, VALIDATION)
+            for name, mean in self._run.splits[split].metrics.items()
+        }
 
     @property
     def global_batch(self) -> int:
         """Train batches seen so far, across epochs (the ``batch_*`` step)."""
-        if self._graph_batches_used and self._graph_step is not None:
-            return int(self._graph_step.numpy())
-        return self._train_batches
+        return self._run.curves.global_batch
 
     # ------------------------------------------------------------------ batch calls
     @tf.autograph.experimental.do_not_convert
@@ -170,20 +163,7 @@ class LossLogger(keras.callbacks.Callback):
                 batch is then not recorded at all.
         """
         self._check_open("on_train_batch_end")
-        if self._fit:
-            self._fit_batch(logs)
-            return
-        logs, keys = self._batch_logs(logs, sample_weight, "on_train_batch_end")
-        if tf.inside_function():
-            self._splits[TRAIN].add_in_graph(logs, sample_weight)
-            if self._update_every:
-                self._batch_curves_in_graph()
-            return
-        self._splits[TRAIN].add(logs, sample_weight, keys)
-        self._train_batches += 1
-        self._progress.batch()
-        if self._update_every and self._train_batches % self._update_every == 0:
-            self._write_batch_window()
+        self._current_mode().train_batch(logs, sample_weight)
 
     @tf.autograph.experimental.do_not_convert
     def on_test_batch_end(self, batch: Any, logs: Any = None, *, sample_weight: Any = None) -> None:
@@ -193,79 +173,11 @@ class LossLogger(keras.callbacks.Callback):
         are written under ``<log_dir>/validation`` and returned with ``val_``.
         """
         self._check_open("on_test_batch_end")
-        if self._fit:
-            return
-        logs, keys = self._batch_logs(logs, sample_weight, "on_test_batch_end")
-        if tf.inside_function():
-            self._splits[VALIDATION].add_in_graph(logs, sample_weight)
-        else:
-            self._splits[VALIDATION].add(logs, sample_weight, keys)
-
-    def _batch_logs(
-        self, logs: Any, sample_weight: Any, where: str
-    ) -> tuple[Mapping[str, Any], tuple | None]:
-        """Checks the names in ``logs`` (once per distinct set of names).
-
-        Returns the logs as a mapping and, for a dict, its tuple of names.
-        """
-        keys = tuple(logs) if type(logs) is dict else None
-        if keys is not None and keys in self._checked_names:
-            if sample_weight is not None:
-                batch_lib.check_weight_names(sample_weight, logs, where)
-            return logs, keys
-        logs = batch_lib.components(logs, where)
-        for name in logs:
-            if name.startswith(_VAL):
-                raise ValueError(
-                    f"{where}: component {name!r} starts with 'val_', which Keras reserves "
-                    "for validation; log validation losses with on_test_batch_end under "
-                    f"their plain name ({name[len(_VAL) :]!r})."
-                )
-        if sample_weight is not None:
-            batch_lib.check_weight_names(sample_weight, logs, where)
-        if keys is not None and len(self._checked_names) < 256:
-            self._checked_names.add(keys)
-        return logs, keys
-
-    def _batch_curves_in_graph(self) -> None:
-        """In-graph calls with ``update_freq=N``: count batches, write every N in the graph."""
-        if self._strategy.num_replicas_in_sync > 1:
-            raise ValueError(
-                "update_freq=N batch curves are written from eager calls, or from tf.function "
-                "calls without a tf.distribute strategy; under a strategy use update_freq='epoch', "
-                "or pass the PerReplica values that strategy.run returns to on_train_batch_end "
-                "eagerly."
-            )
-        train = self._splits[TRAIN]
-        if self._graph_step is None or train.graph_window is None:
-            raise RuntimeError("internal: batch-curve state was not created with the logger")
-        window = train.graph_window
-        step = self._graph_step.assign_add(1)
-        names = train.names
-        writer = self._writer.writer(TRAIN) if self._writer.enabled else None
-
-        def write() -> tf.Tensor:
-            sums, counts = window.read_and_zero()
-            if writer is not None:
-                with writer.as_default(), tf.summary.record_if(True):
-                    for i, name in enumerate(names):
-                        tf.cond(
-                            counts[i] > 0,
-                            lambda i=i, name=name: scalar_in_graph(
-                                f"batch_{name}", sums[i] / counts[i], step
-                            ),
-                            lambda: tf.constant(False),
-                        )
-            return tf.constant(True)
-
-        tf.cond(step % self._update_every == 0, write, lambda: tf.constant(False))
-        self._graph_batches_used = True
-
-    def _write_batch_window(self) -> None:
-        means = self._splits[TRAIN].take_window()
-        self._writer.scalars(
-            TRAIN, {f"batch_{k}": v for k, v in means.items()}, step=self._train_batches
-        )
+        if self._evaluate is not None:
+            if self._evaluate.running():
+                return  # Keras' running means; its final means come with on_test_end
+            self._evaluate = None  # an evaluate that was interrupted
+        self._current_mode().test_batch(logs, sample_weight)
 
     # ------------------------------------------------------------------ epoch call
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -288,108 +200,42 @@ class LossLogger(keras.callbacks.Callback):
         self._check_open("on_epoch_end")
         step = arguments.check_epoch(epoch)
         given = arguments.given_logs(logs)
-        if self._fit:
-            self._write_history({**given, **self._fit_learning_rates()}, step)
-            self.initial_epoch = max(self.initial_epoch, step + 1)
-            return given
-        history: dict[str, float] = {}
-        bad: list[str] = []
-        for split, prefix in ((TRAIN, ""), (VALIDATION, _VAL)):
-            for name, (mean, count, nonfinite) in self._splits[split].read().items():
-                if nonfinite and self.nonfinite == "raise":
-                    bad.append(f"{split} {name!r} ({nonfinite} batch(es))")
-                    continue
-                if nonfinite:
-                    what = "left out of" if self.nonfinite == "skip" else "made NaN"
-                    warnings.warn(
-                        f"epoch {step}, {split} component {name!r}: {nonfinite} batch(es) held "
-                        f"a NaN or infinity and were {what} the epoch mean.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                    if not count:
-                        continue
-                history[prefix + name] = mean
-        history.update(given)
-        self._write_history(history, step)  # raises on a write failure, before any reset
-        for acc in self._splits.values():
-            acc.reset()
-        self.initial_epoch = max(self.initial_epoch, step + 1)
-        self._progress.epoch(step, history)
-        if bad:
-            raise FloatingPointError(
-                f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
-                "those components were not written, every finite one was. Lower the learning "
-                "rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
-            )
-        return history
+        return self._current_mode().epoch_end(step, given)
 
-    def _write_history(self, history: Mapping[str, float], step: int) -> None:
-        """Writes History-named values to their split and flushes them to disk.
+    def _current_mode(self) -> Mode:
+        mode = self._mode
+        if isinstance(mode, Fit) and not mode.call.running():
+            mode = self._mode = self._custom_loop  # a fit that ended without on_train_end
+        return mode
 
-        Raises:
-            OSError: When writing fails. The event files in use are dropped (a
-                later write starts new ones, so a half-written record cannot
-                hide what follows it) and nothing is reset: calling
-                ``on_epoch_end`` again writes the same epoch.
-        """
-        if step < self.initial_epoch and self._written_before(step):
-            warnings.warn(
-                f"epoch {step} of {self.log_dir!r} is already on disk: TensorBoard will show both "
-                "points at that step (lossboard.load keeps the newest). Continue from "
-                f"logger.initial_epoch ({self.initial_epoch}) to avoid it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        train = {f"epoch_{k}": v for k, v in history.items() if not k.startswith(_VAL)}
-        val = {f"epoch_{k[len(_VAL) :]}": v for k, v in history.items() if k.startswith(_VAL)}
-        try:
-            self._writer.scalars(TRAIN, train, step)
-            self._writer.scalars(VALIDATION, val, step)
-            self._writer.flush()
-        except (tf.errors.OpError, OSError) as err:
-            self._writer.discard()
-            raise OSError(
-                f"on_epoch_end: writing epoch {step} to {self.log_dir!r} failed "
-                f"({getattr(err, 'message', err)}). Nothing was reset and what was written before "
-                f"is intact: free the space or fix the path, then call on_epoch_end({step}) again."
-            ) from err
-        self._epochs_on_disk.add(step)
-
-    def _written_before(self, step: int) -> bool:
-        return step in self._epochs_on_disk
-
-    # ------------------------------------------------------------------ model.fit
+    # ------------------------------------------------------------------ Keras' hooks
     def on_train_begin(self, logs: Any = None) -> None:
-        """Under ``model.fit``: Keras' logs already hold epoch means; use them."""
+        """Called by ``model.fit`` (whose logs hold epoch means: they are written as
+        they are), or by a ``CallbackList`` in a custom loop (batches are logged)."""
         self._check_open("on_train_begin")
-        self._fit = self._model is not None
-        if self._fit:
-            self._progress.level = 0  # fit prints its own progress
+        call = keras_caller.find(self._model)
+        if call is not None and call.method == keras_caller.FIT:
+            self._mode = Fit(self._run, self._model, call)
+        else:
+            self._mode = self._custom_loop
 
     def on_train_end(self, logs: Any = None) -> None:
-        self._fit = False
-        self._writer.flush()
+        """Ends ``fit``'s use of the logger: later calls are a custom loop's."""
+        self._mode = self._custom_loop
+        self._run.writer.flush()
 
-    def _fit_learning_rates(self) -> dict[str, float]:
-        """The optimizer's learning rate(s), written as Keras' TensorBoard callback does."""
-        optimizer = getattr(self._model, "optimizer", None)
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        if optimizer is None:
-            return {}
-        if hasattr(optimizer, "optimizers"):
-            pairs = [(f"learning_rate_{o.name}", o) for o in optimizer.optimizers]
-        else:
-            pairs = [("learning_rate", optimizer)]
-        rates = {k: arguments.scalar(getattr(o, "learning_rate", None)) for k, o in pairs}
-        return {k: v for k, v in rates.items() if v is not None}
+    def on_test_begin(self, logs: Any = None) -> None:
+        """Called by ``model.evaluate``: alone, its final means become this epoch's
+        validation values (written at the next ``on_epoch_end``); inside ``fit``, nothing."""
+        self._check_open("on_test_begin")
+        call = keras_caller.find(self._model)
+        self._evaluate = call if call is not None and call.method == keras_caller.EVALUATE else None
 
-    def _fit_batch(self, logs: Any) -> None:
-        self._train_batches += 1
-        if self._update_every and self._train_batches % self._update_every == 0 and logs:
-            numbers_ = {k: arguments.scalar(v) for k, v in logs.items()}
-            values = {f"batch_{k}": v for k, v in numbers_.items() if v is not None}
-            self._writer.scalars(TRAIN, values, step=self._train_batches)
+    def on_test_end(self, logs: Any = None) -> None:
+        """Takes a standalone ``model.evaluate``'s final means (see :meth:`on_test_begin`)."""
+        if self._evaluate is not None:
+            self._evaluate = None
+            self._custom_loop.evaluated(logs)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
@@ -399,7 +245,7 @@ class LossLogger(keras.callbacks.Callback):
         """
         if not self._closed:
             self._closed = True
-            self._writer.close()
+            self._run.writer.close()
 
     def __enter__(self) -> LossLogger:
         self._check_open("__enter__")

@@ -15,9 +15,13 @@ _F64 = tf.float64
 class ComponentMean:
     """The float64 running mean of one loss component: ``tf.keras.metrics.Mean``-style.
 
-    ``total``, ``count`` and ``result()`` mean what they mean on a Keras
-    ``Mean`` (``count`` is the sum of the weights), plus ``nonfinite``: the
-    batches that held a NaN or an infinity. The numbers live in its split's
+    ``result()`` equals what a float64 Keras ``Mean`` fed the same values
+    returns. ``total`` and ``count`` are the weighted sum and the sum of the
+    weights over *elements*; for values of rank 1 that is what Keras' ``Mean``
+    holds, but for rank 2 and up Keras first averages each example's row and
+    counts examples, so its ``count`` is smaller by the row size (the result
+    is the same when rows are unweighted). ``nonfinite`` counts the batches
+    that held a NaN or an infinity. The numbers live in its split's
     running sums, one vector for all components, which is what keeps the
     per-batch cost flat; reading any of them first folds values still pending,
     so they are exact at any time. Read them eagerly (outside ``tf.function``).
@@ -39,31 +43,31 @@ class ComponentMean:
         self._owner = owner
         self._index = index
 
-    def _value(self, k: int) -> tf.Tensor:
+    def _value(self, field: str) -> tf.Tensor:
         if not tf.executing_eagerly():
             raise RuntimeError(
                 f"ComponentMean {self.name!r}: read results eagerly, outside tf.function "
                 "(after the step returns); inside a step, log values with on_train_batch_end."
             )
         running = self._owner.running()
-        if running is None or self._index >= running[k].shape[0]:
+        if running is None or self._index >= running.size:
             return tf.constant(0.0, _F64)
-        return running[k][self._index]
+        return getattr(running, field)[self._index]
 
     @property
     def total(self) -> tf.Tensor:
         """The weighted sum of every value so far (float64)."""
-        return self._value(0)
+        return self._value("total")
 
     @property
     def count(self) -> tf.Tensor:
         """The sum of the weights so far: the number of elements when unweighted."""
-        return self._value(1)
+        return self._value("weight")
 
     @property
     def nonfinite(self) -> tf.Tensor:
         """How many batches held a NaN or an infinity."""
-        return self._value(2)
+        return self._value("nonfinite")
 
     def result(self) -> tf.Tensor:
         """The mean so far (0 before any data, as Keras' ``Mean``)."""

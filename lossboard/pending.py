@@ -16,16 +16,23 @@ one compiled segment sum, whatever the number of batches and components.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
+from lossboard.sums import Sums
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lossboard.staging import HostSum
+
 _F64 = tf.float64
+#: Kinds of weight of a pending group: one number per entry (kept on the host),
+#: a tensor of one weight per element, or a scalar tensor per entry.
 HOST_WEIGHT, TENSOR_WEIGHT, ENTRY_WEIGHT = 0, 1, 2
 
 
-def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool):
+def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool) -> Sums:
     """Per-component weighted sums, weight totals and non-finite batch counts.
 
     A dozen eager ops (about 0.1 ms): a ``tf.function`` call costs about 0.4 ms
@@ -52,11 +59,13 @@ def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfin
     sums = tf.math.unsorted_segment_sum(values * weights, elem_comp, num_comps)
     counts = tf.math.unsorted_segment_sum(weights, elem_comp, num_comps)
     bad = tf.math.unsorted_segment_sum(bad_entry, entry_comp, num_comps)
-    return sums, counts, bad
+    return Sums(sums, counts, bad)
 
 
 #: Tensors joined per op. TensorFlow builds a kernel for each distinct number
-#: of inputs (about 25 us per input, once), so every join uses whole chunks.
+#: of inputs (about 25 us per input, once), so every join uses whole chunks,
+#: padded: without it each new epoch length cost a new kernel (benchmark rows
+#: "eager call", first repeat).
 CHUNK = 256
 _EMPTY: dict[tuple[tf.DType, int], tf.Tensor] = {}
 
@@ -150,14 +159,14 @@ class Pending:
         group.sizes.append(size)
         self.count += 1
 
-    def add_host(self, comp: int, total: float, count: float, finite: bool, skip: bool) -> None:
+    def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
         host = self._host.get(comp)
         if host is None:
             host = self._host[comp] = [0.0, 0.0, 0.0]
-        if finite or not skip:
-            host[0] += total
-            host[1] += count
-        host[2] += not finite
+        if value.finite or not skip:
+            host[0] += value.total
+            host[1] += value.weight
+        host[2] += not value.finite
         self.count += 1
 
     def clear(self) -> None:
@@ -166,10 +175,10 @@ class Pending:
         self._host.clear()
         self.count = 0
 
-    def take(self, num_comps: int, skip: bool) -> list[tuple]:
-        """Folds everything pending into ``(sums, counts, nonfinite)`` parts and clears."""
+    def take(self, num_comps: int, skip: bool) -> list[Sums]:
+        """Folds everything pending into per-component ``Sums`` and clears."""
         n = np.asarray(num_comps, np.int32)
-        parts: list[tuple] = []
+        parts: list[Sums] = []
         for signature, (rows, per_row) in self._rows.items():
             row_weights = np.asarray(per_row, np.float64)
             for rank, cols, comps, sizes in signature.columns:
@@ -194,7 +203,7 @@ class Pending:
             host = np.zeros((3, num_comps), np.float64)
             for comp, sums in self._host.items():
                 host[:, comp] = sums
-            parts.append(tuple(host))
+            parts.append(Sums.of(*host))
         self.clear()
         return parts
 

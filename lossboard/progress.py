@@ -36,6 +36,7 @@ class Progress:
         running_means: Returns the train means so far (a fold and a host read).
         stream: Where to print (standard output by default).
         interval: Seconds between live refreshes.
+        clock: Returns the time in seconds (``time.monotonic`` by default).
     """
 
     def __init__(
@@ -44,12 +45,14 @@ class Progress:
         running_means: Callable[[], Mapping[str, float]],
         stream: TextIO | None = None,
         interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.level = level
         self._running_means = running_means
         self._stream = stream
         self._interval = interval
-        self._epoch_started = time.monotonic()
+        self._clock = clock
+        self._epoch_started = clock()
         self._next_refresh = self._epoch_started + interval
         self._batches = 0
         self._live = False
@@ -59,7 +62,7 @@ class Progress:
         self._batches += 1
         if self.level < 2:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next_refresh:
             return
         self._next_refresh = now + self._interval
@@ -76,12 +79,12 @@ class Progress:
     def epoch(self, epoch: int, history: Mapping[str, float]) -> None:
         """Prints the epoch's line (level >= 1) and starts the next epoch's clock."""
         if self.level >= 1:
-            elapsed = time.monotonic() - self._epoch_started
+            elapsed = self._clock() - self._epoch_started
             prefix = "\r" if self._live else ""
             values = format_values(history)
             line = f"{prefix}Epoch {epoch}: {self._batches} batches - {elapsed:.1f}s - {values}"
             self._write(line + ("\x1b[K\n" if self._live else "\n"))
         self._live = False
         self._batches = 0
-        self._epoch_started = time.monotonic()
+        self._epoch_started = self._clock()
         self._next_refresh = self._epoch_started + self._interval

@@ -15,9 +15,6 @@ from typing import Any
 
 import tensorflow as tf
 
-TRAIN, VALIDATION = "train", "validation"
-SPLITS = (TRAIN, VALIDATION)
-
 
 def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     """Creates ``log_dir`` (through ``tf.io.gfile``) and returns it as a string.
@@ -63,12 +60,16 @@ def scalar_in_graph(tag: str, value: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
     )
 
 
+def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
+    """The writer of a run: a :class:`RunWriter` on the chief, else a :class:`NoopRunWriter`."""
+    return RunWriter(log_dir) if chief else NoopRunWriter(log_dir)
+
+
 class RunWriter:
     """Lazily created ``tf.summary`` writers, one per split of one run.
 
     Args:
         log_dir: The run directory (already created).
-        enabled: False on a non-chief worker: nothing is written at all.
 
     Example:
         >>> w = RunWriter(prepare_run_dir("logs/doc-writer"))
@@ -77,10 +78,12 @@ class RunWriter:
         >>> w.close()
     """
 
-    def __init__(self, log_dir: str, enabled: bool = True):
+    def __init__(self, log_dir: str):
         self.log_dir = log_dir
-        self.enabled = enabled
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
+
+    def _create(self, path: str) -> tf.summary.SummaryWriter:
+        return tf.summary.create_file_writer(path)
 
     def writer(self, split: str) -> tf.summary.SummaryWriter:
         """The writer of ``split``, created on first use."""
@@ -88,13 +91,13 @@ class RunWriter:
         if w is None:
             with tf.init_scope():
                 path = os.path.join(self.log_dir, split) if split else self.log_dir
-                w = tf.summary.create_file_writer(path)
+                w = self._create(path)
             self._writers[split] = w
         return w
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
         """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
-        if not values or not self.enabled:
+        if not values:
             return
         with self.writer(split).as_default(), tf.summary.record_if(True):
             for tag, value in values.items():
@@ -107,8 +110,6 @@ class RunWriter:
         with ``hp.hparams``; the dashboard then lists the run with its
         ``train``/``validation`` ``epoch_*`` tags as metrics.
         """
-        if not self.enabled:
-            return
         from tensorboard.plugins.hparams import api as hp
 
         with self.writer("").as_default():
@@ -130,7 +131,37 @@ class RunWriter:
                 pass
 
     def close(self) -> None:
-        """Flushes and closes every writer; safe to call twice."""
-        writers, self._writers = self._writers, {}
-        for w in writers.values():
-            w.close()
+        """Flushes and closes every writer, even when one fails; safe to call twice.
+
+        Raises:
+            The first error a writer raised, after every writer was closed.
+        """
+        writers, self._writers = list(self._writers.values()), {}
+        _close_all(writers)
+
+
+def _close_all(writers: list[tf.summary.SummaryWriter]) -> None:
+    """Closes ``writers[0]``, and the rest even if that raises (as CLU's ``AsyncWriter``)."""
+    if not writers:
+        return
+    try:
+        writers[0].close()
+    finally:
+        _close_all(writers[1:])
+
+
+class NoopRunWriter(RunWriter):
+    """The writer of a non-chief worker: the same calls, nothing written.
+
+    As Orbit does, its split writers are ``tf.summary.create_noop_writer()``,
+    so summaries written inside a ``tf.function`` need no special case.
+    """
+
+    def _create(self, path: str) -> tf.summary.SummaryWriter:
+        return tf.summary.create_noop_writer()
+
+    def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
+        """Writes nothing."""
+
+    def hparams(self, values: Mapping[str, Any]) -> None:
+        """Writes nothing."""

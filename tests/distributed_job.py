@@ -18,6 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Imported first, as users do: importing lossboard must not start TensorFlow's runtime, or the
+# device configuration and MultiWorkerMirroredStrategy() below would fail.
+from lossboard import LossLogger  # noqa: E402
+from lossboard.distribute import num_workers  # noqa: E402
+
 EPOCHS = 2
 
 
@@ -34,7 +39,6 @@ def main(mode: str, logdir: str, out: str) -> None:
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     else:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    from lossboard import LossLogger  # after the devices are configured
 
     train, val = (
         data(101, 0),
@@ -112,6 +116,7 @@ def main(mode: str, logdir: str, out: str) -> None:
                 "pid": os.getpid(),
                 "chief": loggers["in_replica"].is_chief,
                 "replicas": strategy.num_replicas_in_sync,
+                "workers": num_workers(strategy),
             },
             f,
         )

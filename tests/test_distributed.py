@@ -63,7 +63,7 @@ def test_mirrored_strategy_two_logical_cpus(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text())
-    assert result["replicas"] == 2
+    assert result["replicas"] == 2 and result["workers"] == 1
     _check_histories(result)
     _check_events(tmp_path / "logs", result["expected"], result["pid"])
 
@@ -98,7 +98,48 @@ def test_multi_worker_two_processes_one_writer(tmp_path):
     results = [json.loads(o.read_text()) for o in outs]
     assert [r["chief"] for r in results] == [True, False]
     assert results[0]["replicas"] == 2
+    assert [r["workers"] for r in results] == [2, 2]  # counted from the cluster resolver
     for result in results:
         _check_histories(result)  # every worker returns the same, global, means
     assert results[0]["histories"] == results[1]["histories"]
     _check_events(tmp_path / "logs", results[0]["expected"], results[0]["pid"])
+
+
+PSS_SCRIPT = """
+import os, socket
+import tensorflow as tf
+
+def port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+spec = tf.train.ClusterSpec({job: [f"localhost:{port()}"] for job in ("chief", "worker", "ps")})
+servers = [
+    tf.distribute.Server(spec, job_name=job, task_index=0, protocol="grpc", start=True)
+    for job in ("worker", "ps")
+]
+resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+    spec, rpc_layer="grpc", task_type="chief", task_id=0
+)
+strategy = tf.distribute.experimental.ParameterServerStrategy(resolver)
+from lossboard import LossLogger
+with strategy.scope():
+    LossLogger(LOGDIR)
+"""
+
+
+def test_parameter_server_strategy_is_refused_with_what_to_do(tmp_path):
+    """A real in-process cluster (a worker and a parameter server on 127.0.0.1)."""
+    script = PSS_SCRIPT.replace("LOGDIR", repr(str(tmp_path / "run")))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert proc.returncode == 1
+    assert "ValueError: LossLogger does not support ParameterServerStrategy" in proc.stderr
+    assert "MultiWorkerMirroredStrategy" in proc.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was created

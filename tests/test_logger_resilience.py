@@ -136,7 +136,9 @@ def test_nonfinite_skip_leaves_batches_out_and_counts_them(tmp_path):
 def test_nonfinite_warn_writes_nan(tmp_path):
     logger = LossLogger(tmp_path, nonfinite="warn")
     _nan_epoch(logger)
-    with pytest.warns(RuntimeWarning, match="made NaN"):
+    with pytest.warns(
+        RuntimeWarning, match="included in the epoch mean; the epoch mean was written as nan"
+    ):
         history = logger.on_epoch_end(0)
     assert np.isnan(history["loss"]) and history["fine"] == 2.0
     assert np.isnan(read_split(tmp_path, "train")["epoch_loss"][0])

@@ -43,3 +43,31 @@ def test_reading_inside_tf_function_says_to_read_eagerly(tmp_path):
     mean = logger.metrics["loss"]
     with pytest.raises(RuntimeError, match="read results eagerly"):
         tf.function(lambda: mean.result())()
+
+
+def test_two_dimensional_values_count_elements_where_keras_counts_rows(tmp_path):
+    """Same result as Keras' Mean; ``count`` is over elements (Keras counts examples)."""
+    rng = np.random.default_rng(3)
+    logger = LossLogger(tmp_path)
+    reference = keras.metrics.Mean(dtype="float64")
+    batches = [rng.normal(size=(n, 4)) for n in (8, 8, 3)]
+    for values in batches:
+        logger.on_train_batch_end(0, {"pixels": tf.constant(values)})
+        reference.update_state(values)
+    mean = logger.metrics["pixels"]
+    elements = np.concatenate(batches)
+    assert float(mean.result()) == pytest.approx(elements.mean(), rel=1e-12)
+    assert float(mean.result()) == pytest.approx(float(reference.result()), rel=1e-12)
+    assert float(mean.count) == elements.size == 4 * float(reference.count)
+    assert float(mean.total) == pytest.approx(elements.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_reset_state_after_a_nonfinite_value_zeroes_the_component(tmp_path, bad):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"a": bad, "b": 1.0})
+    logger.metrics["a"].reset_state()
+    assert [float(logger.metrics["a"].total), float(logger.metrics["a"].count)] == [0.0, 0.0]
+    assert float(logger.metrics["a"].nonfinite) == 0.0
+    logger.on_train_batch_end(1, {"a": 3.0})
+    assert logger.on_epoch_end(0) == {"a": 3.0, "b": 1.0}

@@ -36,31 +36,34 @@ def test_auto_is_silent_when_not_interactive(tmp_path, capsys):
 
 def test_live_line_refreshes_by_time_not_by_batch():
     reads = []
+    now = [100.0]
 
     def running_means():
-        reads.append(1)
+        reads.append(now[0])
         return {"loss": 0.25}
 
     out = io.StringIO()
-    progress = Progress(2, running_means, out, interval=1.0)
-    started = time.monotonic()
+    progress = Progress(2, running_means, out, interval=1.0, clock=lambda: now[0])
     for _ in range(1000):
-        progress.batch()  # about a millisecond for 1000 batches: no read yet
-    assert reads == [] or time.monotonic() - started >= 1.0
-    reads.clear()
-    time.sleep(1.05)
+        now[0] += 0.0005  # 1000 batches of 0.5 ms: half the interval, no read yet
+        progress.batch()
+    assert reads == [] and out.getvalue() == ""
+    now[0] += 0.6  # the interval has passed: the next batch reads once
     progress.batch()
-    assert (
-        len(reads) == 1 and "\r1001 batches" in out.getvalue() and "loss: 0.2500" in out.getvalue()
-    )
+    progress.batch()
+    assert reads == [now[0]]
+    assert "\r1001 batches - 1.1s - loss: 0.2500" in out.getvalue()
+    now[0] += 1.0
+    progress.batch()
+    assert len(reads) == 2 and "\r1003 batches - 2.1s" in out.getvalue()
     progress.epoch(0, {"loss": 0.25})
-    assert out.getvalue().endswith("loss: 0.2500\x1b[K\n")
+    assert out.getvalue().endswith("Epoch 0: 1003 batches - 2.1s - loss: 0.2500\x1b[K\n")
 
 
 def test_verbose_2_live_line_shows_exact_running_means(tmp_path, capsys):
     logger = LossLogger(tmp_path, verbose=2)
-    logger._progress._interval = logger._progress._next_refresh = 0.0  # refresh every batch
     logger.on_train_batch_end(0, {"loss": tf.constant([1.0, 2.0])})
+    time.sleep(0.3)  # more than the 0.25 s between refreshes: the next batch refreshes
     logger.on_train_batch_end(1, {"loss": tf.constant(6.0)})
     live = capsys.readouterr().out
     assert "\r2 batches" in live and "loss: 3.0000" in live

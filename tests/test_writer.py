@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lossboard import LossLogger
-from lossboard.writer import RunWriter, prepare_run_dir
+from lossboard.writer import NoopRunWriter, RunWriter, prepare_run_dir, run_writer
 
 
 def _gfile_scalars(pattern: str) -> dict[tuple[str, str, int], float]:
@@ -47,12 +47,44 @@ def test_writers_are_created_only_when_written_to(tmp_path):
     writer.close()  # twice is fine
 
 
-def test_disabled_writer_writes_nothing(tmp_path):
-    writer = RunWriter(prepare_run_dir(tmp_path / "run"), enabled=False)
+def test_a_non_chief_writer_writes_nothing_even_inside_tf_function(tmp_path):
+    writer = run_writer(prepare_run_dir(tmp_path / "run"), chief=False)
+    assert isinstance(writer, NoopRunWriter)
     writer.scalars("train", {"epoch_loss": 1.0}, step=0)
     writer.hparams({"lr": 0.1})
+
+    @tf.function
+    def summary_in_graph():
+        with writer.writer("train").as_default(), tf.summary.record_if(True):
+            return tf.summary.scalar("batch_loss", 1.0, step=1)
+
+    assert not bool(summary_in_graph())  # a no-op writer records nothing
     writer.flush()
+    writer.close()
     assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_close_closes_every_writer_even_when_one_fails(tmp_path):
+    writer = RunWriter(prepare_run_dir(tmp_path / "run"))
+    writer.scalars("train", {"epoch_loss": 1.0}, step=0)
+    writer.scalars("validation", {"epoch_loss": 2.0}, step=0)
+    train, validation = writer.writer("train"), writer.writer("validation")
+    original_close = train.close
+
+    def failing_close():
+        original_close()
+        raise OSError("disk went away")
+
+    train.close = failing_close
+    with pytest.raises(OSError, match="disk went away"):
+        writer.close()
+    # validation was closed too: its value is on disk, and writing to it now fails
+    assert _gfile_scalars(str(tmp_path / "run" / "validation" / "*")) == {
+        ("validation", "epoch_loss", 0): 2.0
+    }
+    with pytest.raises(RuntimeError, match="already closed"):
+        with validation.as_default():
+            tf.summary.scalar("x", 1.0, step=0)
 
 
 @pytest.mark.parametrize("bad", [3, None, b"logs"])

@@ -1,0 +1,131 @@
+"""Batch curves (``update_freq=N``): the mean of every N train batches, at step = global batch.
+
+:class:`BatchCount` only counts train batches (``update_freq="epoch"``);
+:class:`BatchCurves` also writes ``batch_<name>`` every N of them, from eager
+calls, from calls inside a ``tf.function``, and from ``model.fit``'s logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from lossboard import arguments
+from lossboard.accumulate import Accumulator
+from lossboard.layout import TRAIN, batch_tag
+from lossboard.writer import RunWriter, scalar_in_graph
+
+
+class BatchCount:
+    """Counts train batches across epochs; writes no batch curve.
+
+    Args:
+        start: Batches counted before (the last ``batch_*`` step on disk).
+    """
+
+    def __init__(self, start: int = 0):
+        self.batches = start
+
+    @property
+    def global_batch(self) -> int:
+        """Train batches seen so far, across epochs (the ``batch_*`` step)."""
+        return self.batches
+
+    def eager_batch(self) -> None:
+        """After an eager train batch was recorded."""
+        self.batches += 1
+
+    def graph_batch(self) -> None:
+        """While tracing a train batch inside a ``tf.function``."""
+
+    def fit_batch(self, logs: Mapping[str, Any] | None) -> None:
+        """After a ``model.fit`` train batch (``logs`` are Keras' running means)."""
+        self.batches += 1
+
+
+class BatchCurves(BatchCount):
+    """Writes ``batch_<name>``, the mean over each window of ``every`` train batches.
+
+    Args:
+        every: N, the window length in train batches.
+        train: The train split's accumulator (made with ``batch_window=True``).
+        writer: The run's writer.
+        strategy: The ``tf.distribute`` strategy of the logger.
+        start: Batches counted before (the last ``batch_*`` step on disk).
+    """
+
+    def __init__(
+        self,
+        every: int,
+        train: Accumulator,
+        writer: RunWriter,
+        strategy: tf.distribute.Strategy,
+        start: int = 0,
+    ):
+        super().__init__(start)
+        if train.graph_window is None:
+            raise ValueError("BatchCurves needs an Accumulator made with batch_window=True.")
+        self.every = every
+        self._train = train
+        self._window = train.graph_window
+        self._writer = writer
+        self._strategy = strategy
+        self._graph_used = False
+        # The step counter of in-graph calls: made now, eagerly (never while tracing).
+        with tf.init_scope():
+            self._graph_step = tf.Variable(
+                tf.constant(start, tf.int64), trainable=False, name="global_batch"
+            )
+
+    @property
+    def global_batch(self) -> int:
+        if self._graph_used:
+            return int(self._graph_step.numpy())
+        return self.batches
+
+    def eager_batch(self) -> None:
+        self.batches += 1
+        if self.batches % self.every == 0:
+            means = self._train.take_window()
+            self._writer.scalars(
+                TRAIN, {batch_tag(k): v for k, v in means.items()}, step=self.batches
+            )
+
+    def fit_batch(self, logs: Mapping[str, Any] | None) -> None:
+        self.batches += 1
+        if self.batches % self.every == 0 and logs:
+            numbers = {k: arguments.scalar(v) for k, v in logs.items()}
+            values = {batch_tag(k): v for k, v in numbers.items() if v is not None}
+            self._writer.scalars(TRAIN, values, step=self.batches)
+
+    def graph_batch(self) -> None:
+        """Counts the batch in the graph and writes the window every N batches, in the graph."""
+        if self._strategy.num_replicas_in_sync > 1:
+            raise ValueError(
+                "update_freq=N batch curves are written from eager calls, or from tf.function "
+                "calls without a tf.distribute strategy; under a strategy use update_freq='epoch', "
+                "or pass the PerReplica values that strategy.run returns to on_train_batch_end "
+                "eagerly."
+            )
+        window = self._window
+        step = self._graph_step.assign_add(1)
+        names = self._train.names
+        writer = self._writer.writer(TRAIN)
+
+        def write() -> tf.Tensor:
+            sums, counts = window.read_and_zero()
+            with writer.as_default(), tf.summary.record_if(True):
+                for i, name in enumerate(names):
+                    tf.cond(
+                        counts[i] > 0,
+                        lambda i=i, name=name: scalar_in_graph(
+                            batch_tag(name), sums[i] / counts[i], step
+                        ),
+                        lambda: tf.constant(False),
+                    )
+            return tf.constant(True)
+
+        tf.cond(step % self.every == 0, write, lambda: tf.constant(False))
+        self._graph_used = True

@@ -1,0 +1,195 @@
+"""The ways a ``LossLogger`` is driven, one small class each.
+
+- :class:`CustomLoop`: the two calls in the user's own loop; batch values are
+  accumulated and every epoch end writes their exact means.
+- :class:`Fit`: a callback of ``model.fit``; Keras' batch logs are running
+  means (used only for batch curves) and its epoch logs are written as given.
+
+A standalone ``model.evaluate(callbacks=[logger])`` used as the validation
+pass of a custom loop hands its final means to :meth:`CustomLoop.evaluated`.
+``LossLogger`` holds one mode at a time and routes its calls to it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import tensorflow as tf
+
+from lossboard import arguments
+from lossboard import batch as batch_lib
+from lossboard.keras_caller import KerasCall
+from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key
+from lossboard.progress import Progress
+from lossboard.run import Run
+
+
+class Mode:
+    """What the logger's calls do. The base class ignores batches and writes epoch logs."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+        """``on_train_batch_end``."""
+
+    def test_batch(self, logs: Any, sample_weight: Any) -> None:
+        """``on_test_batch_end``."""
+
+    def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
+        """``on_epoch_end``: writes the epoch and returns its History values."""
+        self.run.write_epoch(given, step)
+        return given
+
+
+class CustomLoop(Mode):
+    """The user's own loop: batch values are accumulated, epoch ends write exact means.
+
+    Args:
+        run: The run's state.
+        progress: Prints epoch lines (and the live line).
+    """
+
+    def __init__(self, run: Run, progress: Progress):
+        super().__init__(run)
+        self._progress = progress
+        self._checked: set[tuple] = set()
+        self._evaluated: dict[str, float] = {}
+
+    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+        logs, keys = self._checked_logs(logs, sample_weight, "on_train_batch_end")
+        run = self.run
+        if tf.inside_function():
+            run.train.add_in_graph(logs, sample_weight)
+            run.curves.graph_batch()
+            return
+        run.train.add(logs, sample_weight, keys)
+        run.curves.eager_batch()
+        self._progress.batch()
+
+    def test_batch(self, logs: Any, sample_weight: Any) -> None:
+        logs, keys = self._checked_logs(logs, sample_weight, "on_test_batch_end")
+        if tf.inside_function():
+            self.run.validation.add_in_graph(logs, sample_weight)
+        else:
+            self.run.validation.add(logs, sample_weight, keys)
+
+    def _checked_logs(
+        self, logs: Any, sample_weight: Any, where: str
+    ) -> tuple[Mapping[str, Any], tuple | None]:
+        """Checks the names in ``logs``; returns them as a mapping, and a dict's tuple of names.
+
+        Fast path: a dict whose tuple of names was checked before is not checked
+        again (benchmark rows "eager call"); the cache is capped at 256 tuples so a
+        loop that logs ever-new names cannot grow it.
+        """
+        keys = tuple(logs) if type(logs) is dict else None
+        if keys is not None and keys in self._checked:
+            if sample_weight is not None:
+                batch_lib.check_weight_names(sample_weight, logs, where)
+            return logs, keys
+        logs = batch_lib.components(logs, where)
+        for name in logs:
+            if name.startswith(VAL_PREFIX):
+                raise ValueError(
+                    f"{where}: component {name!r} starts with {VAL_PREFIX!r}, which Keras "
+                    "reserves for validation; log validation losses with on_test_batch_end "
+                    f"under their plain name ({name[len(VAL_PREFIX) :]!r})."
+                )
+        if sample_weight is not None:
+            batch_lib.check_weight_names(sample_weight, logs, where)
+        if keys is not None and len(self._checked) < 256:
+            self._checked.add(keys)
+        return logs, keys
+
+    def evaluated(self, logs: Mapping[str, Any] | None) -> None:
+        """Keeps the final means of a standalone ``model.evaluate`` as this epoch's validation.
+
+        They are written at the next epoch end under ``validation`` (``val_*``),
+        in place of any validation batches of the same names logged by hand.
+        """
+        values = arguments.given_logs(logs)
+        self._evaluated = {history_key(VALIDATION, k): v for k, v in values.items()}
+
+    def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
+        history, bad = self._means(step)
+        history.update(self._evaluated)
+        history.update(given)
+        self.run.write_epoch(history, step)  # raises on a write failure, before any reset
+        self._evaluated = {}
+        self.run.reset()
+        self._progress.epoch(step, history)
+        if bad:
+            raise FloatingPointError(
+                f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
+                "those components were not written, every finite one was. Lower the learning "
+                "rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
+            )
+        return history
+
+    def _means(self, step: int) -> tuple[dict[str, float], list[str]]:
+        """The epoch's means by the non-finite policy, and the components it refuses."""
+        policy = self.run.policy
+        history: dict[str, float] = {}
+        bad: list[str] = []
+        for split in SPLITS:
+            for name, result in self.run.splits[split].read().items():
+                if result.nonfinite and policy.raises:
+                    bad.append(f"{split} {name!r} ({result.nonfinite} batch(es))")
+                    continue
+                if result.nonfinite:
+                    written = (
+                        f"the epoch mean was written as {result.mean!r}"
+                        if result.weight
+                        else "nothing was written for it this epoch"
+                    )
+                    warnings.warn(
+                        f"epoch {step}, {split} component {name!r}: {result.nonfinite} batch(es) "
+                        f"held a NaN or an infinity and were {policy.fate()} the epoch mean; "
+                        f"{written}.",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+                    if not result.weight:
+                        continue
+                history[history_key(split, name)] = result.mean
+        return history, bad
+
+
+class Fit(Mode):
+    """A callback of ``model.fit``: Keras' own epoch means are written as they are.
+
+    Args:
+        run: The run's state.
+        model: The model being fitted (its optimizer's learning rate is written too,
+            as Keras' ``TensorBoard`` callback does).
+        call: The running ``fit``: when it is gone without ``on_train_end`` (an
+            exception, Ctrl-C), the logger goes back to its custom loop.
+    """
+
+    def __init__(self, run: Run, model: Any, call: KerasCall):
+        super().__init__(run)
+        self._model = model
+        self.call = call
+
+    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+        self.run.curves.fit_batch(logs)
+
+    def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
+        self.run.write_epoch({**given, **self._learning_rates()}, step)
+        return given
+
+    def _learning_rates(self) -> dict[str, float]:
+        """The optimizer's learning rate(s), as Keras' TensorBoard callback writes them."""
+        optimizer = getattr(self._model, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        if optimizer is None:
+            return {}
+        if hasattr(optimizer, "optimizers"):
+            pairs = [(f"learning_rate_{o.name}", o) for o in optimizer.optimizers]
+        else:
+            pairs = [("learning_rate", optimizer)]
+        rates = {k: arguments.scalar(getattr(o, "learning_rate", None)) for k, o in pairs}
+        return {k: v for k, v in rates.items() if v is not None}

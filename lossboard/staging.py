@@ -1,0 +1,138 @@
+"""One component's value and weight, checked and turned into what is kept until a fold.
+
+Everything is checked before anything is recorded, so a rejected batch leaves
+no trace. Nothing here reads a tensor's value back from the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import tensorflow as tf
+
+from lossboard import batch as batch_lib
+from lossboard import tf_private
+from lossboard.distribute import local_parts
+from lossboard.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT
+
+_F64 = tf.float64
+#: Weights that need no conversion: the common ``sample_weight=len(x)``.
+FAST_WEIGHTS = (int, float)
+
+
+class HostSum(NamedTuple):
+    """A host value (Python or NumPy), reduced on the spot."""
+
+    total: float
+    weight: float
+    finite: bool
+
+
+class Staged(NamedTuple):
+    """One checked value of one batch, ready to be recorded.
+
+    Attributes:
+        name: The component.
+        key: The pending group it joins (dtype, rank, kind of weight, weight
+            dtype), or None for a host value, whose ``value`` is a ``HostSum``.
+        value: The values (a tensor of rank <= 1) or the ``HostSum``.
+        weight: A float, a tensor of weights, or None.
+        size: How many elements ``value`` holds.
+        row_ok: The value may be kept in a steady-state row (see
+            :class:`~lossboard.pending.Signature`).
+    """
+
+    name: str
+    key: tuple | None
+    value: Any
+    weight: Any
+    size: int
+    row_ok: bool
+
+
+def stage(name: str, value: Any, weight: Any, allow_empty: bool = False) -> Staged:
+    """Checks one value and its weight; records nothing.
+
+    Raises:
+        TypeError, ValueError: For a value or weight that is not accepted,
+            naming the component.
+    """
+    what = batch_lib.label(name)
+    # Fast path: an eager tensor of rank <= 1 with no weight or a number weight
+    # is kept as it is (benchmark rows "eager call": the first batch of a loop).
+    if tf_private.is_eager_tensor(value) and (weight is None or type(weight) in FAST_WEIGHTS):
+        shape = tf_private.shape_tuple(value)
+        enum = tf_private.dtype_enum(value)
+        if len(shape) <= 1 and enum in batch_lib.REAL_DTYPE_ENUMS and 0 not in shape:
+            w = 1.0 if weight is None else float(weight)
+            key = (enum, len(shape), HOST_WEIGHT, 0)
+            return Staged(name, key, value, w, shape[0] if shape else 1, True)
+    if not isinstance(value, tf.Tensor | tf.Variable):
+        array = batch_lib.host_array(what, value)
+        if not isinstance(weight, tf.Tensor | tf.Variable):
+            host = HostSum(*batch_lib.host_weighted(name, array, weight))
+            return Staged(name, None, host, None, 0, False)
+        value = array
+    value = batch_lib.as_tensor(what, value, allow_empty)
+    rank = 1 if value.shape.rank else 0
+    size = int(value.shape.num_elements())
+    flat = tf.reshape(value, [-1]) if value.shape.rank > 1 else value
+    enum = value.dtype.as_datatype_enum
+    if weight is not None and not isinstance(weight, tf.Tensor | tf.Variable):
+        host_w = batch_lib.host_array(batch_lib.label(name, weight=True), weight)
+        if host_w.ndim == 0:
+            return Staged(name, (enum, rank, HOST_WEIGHT, 0), flat, float(host_w), size, False)
+        weight = host_w
+    if weight is None:
+        return Staged(name, (enum, rank, HOST_WEIGHT, 0), flat, 1.0, size, False)
+    weight = batch_lib.as_tensor(batch_lib.label(name, weight=True), weight)
+    w_enum = weight.dtype.as_datatype_enum
+    if weight.shape.rank == 0:
+        kind = ENTRY_WEIGHT if rank else TENSOR_WEIGHT
+        return Staged(name, (enum, rank, kind, w_enum), flat, weight, size, False)
+    flat, flat_w = batch_lib.flat_weighted(name, value, weight)
+    return Staged(name, (enum, 1, TENSOR_WEIGHT, w_enum), flat, flat_w, size, False)
+
+
+def stage_replicas(name: str, parts: tuple, weight: Any, allow_empty: bool) -> list[Staged]:
+    """Stages each replica's part of a ``PerReplica`` value as its own entry.
+
+    Sums over all parts are exact whatever the shard sizes; a replica that
+    got no examples (an empty part) adds nothing.
+    """
+    weights = local_parts(weight) or (weight,) * len(parts)
+    staged = [
+        stage(name, part, w, allow_empty)
+        for part, w in zip(parts, weights, strict=True)
+        if not (isinstance(part, tf.Tensor) and part.shape.num_elements() == 0)
+    ]
+    if not staged:
+        raise batch_lib.bad_value(batch_lib.label(name), parts[0], "empty on every replica")
+    return [s._replace(row_ok=False) for s in staged]
+
+
+def stage_batch(logs: Any, sample_weight: Any, allow_empty: bool) -> list[Staged]:
+    """Stages every component of one batch (several entries for a ``PerReplica`` value)."""
+    staged: list[Staged] = []
+    for name, value in logs.items():
+        weight = batch_lib.weight_for(name, sample_weight)
+        parts = local_parts(value)
+        if parts is None:
+            staged.append(stage(name, value, weight, allow_empty))
+        else:
+            staged += stage_replicas(name, parts, weight, allow_empty)
+    return staged
+
+
+def check_finite(staged: list[Staged]) -> None:
+    """``nonfinite="raise_per_batch"``: one host read per value, before recording."""
+    for s in staged:
+        if s.key is None:
+            finite = s.value.finite
+        else:
+            finite = bool(tf.reduce_all(tf.math.is_finite(tf.cast(s.value, _F64))))
+        if not finite:
+            raise FloatingPointError(
+                f"component {s.name!r}: this batch holds a NaN or an infinity "
+                "(nonfinite='raise_per_batch'). Nothing from this batch was recorded."
+            )
