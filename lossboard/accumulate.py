@@ -10,9 +10,11 @@ time because reading one folds first.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from lossboard import batch as batch_lib
@@ -82,8 +84,14 @@ class Accumulator:
         self._fold_every = fold_every
         self._batch_window = batch_window
         self._window: Sums | None = None
+        self._warned_mixed = False
         #: Sums of in-graph calls since the last batch-curve point (with ``batch_window``).
         self.graph_window = GraphSums(capacity) if batch_window else None
+        #: Component names by index, for batch curves written in the graph (with ``batch_window``).
+        self.name_vector: tf.Variable | None = None
+        if batch_window:
+            with tf.init_scope():
+                self.name_vector = tf.Variable([""] * capacity, trainable=False, name="names")
 
     @property
     def metrics(self) -> dict[str, ComponentMean]:
@@ -107,19 +115,43 @@ class Accumulator:
 
     # ----------------------------------------------------------------- eager path
     def add(
-        self, logs: Mapping[str, Any], sample_weight: Any = None, keys: tuple | None = None
+        self,
+        logs: Mapping[str, Any],
+        sample_weight: Any = None,
+        keys: tuple | None = None,
+        batch_size: Any = None,
     ) -> None:
         """Records one eager batch. Checks everything before recording anything.
 
-        ``keys`` is ``tuple(logs)`` when the caller has it already.
+        Args:
+            logs: ``{name: value}``.
+            sample_weight: As ``keras.metrics.Mean``'s, for every component (or
+                a mapping per component).
+            keys: ``tuple(logs)`` when the caller has it already.
+            batch_size: The batch's number of examples (checked by the caller):
+                scalar components are weighted by it, per-example ones are not.
         """
-        if sample_weight is None or type(sample_weight) in staging.FAST_WEIGHTS:
+        if batch_size is None:
+            row_weight = sample_weight
+        else:
+            row_weight = batch_size if sample_weight is None else None
+        if row_weight is None or type(row_weight) in staging.FAST_WEIGHTS:
             if keys is None:
                 keys = tuple(logs)
             signature = self._fast.get(keys)
-            if signature is not None and self._add_row(signature, logs, sample_weight):
+            if (
+                signature is not None
+                and signature.by_batch_size == (batch_size is not None)
+                and (batch_size is None or signature.lead in (None, batch_size))
+                and self._add_row(signature, logs, row_weight)
+            ):
                 return
-        staged = staging.stage_batch(logs, sample_weight, self._allow_empty)
+        staged = staging.stage_batch(logs, sample_weight, self._allow_empty, batch_size)
+        if not self._warned_mixed:
+            note = staging.mixed_weight_note(staged, sample_weight)
+            if note is not None:
+                self._warned_mixed = True
+                warnings.warn(note, UserWarning, stacklevel=5)  # the user's call
         if self._policy.checks_each_batch:
             staging.check_finite(staged)
         comps = []
@@ -132,10 +164,12 @@ class Accumulator:
                 self._pending.add_host(comp, s.value, skip=self._policy.skips)
             else:
                 self._pending.add_entry(s.key, comp, s.value, s.weight, s.size)
-        if self._row_ok(staged, logs, sample_weight):
+        if self._row_ok(staged, logs, row_weight, sample_weight):
             enums = tuple(tf_private.dtype_enum(s.value) for s in staged)
             shapes = tuple(tf_private.shape_tuple(s.value) for s in staged)
-            self._fast[keys or tuple(logs)] = Signature(enums, shapes, tuple(comps))
+            self._fast[keys or tuple(logs)] = Signature(
+                enums, shapes, tuple(comps), by_batch_size=batch_size is not None
+            )
         if self._pending.count >= self._fold_every:
             self.fold()
 
@@ -158,13 +192,16 @@ class Accumulator:
             self.fold()
         return True
 
-    def _row_ok(self, staged: list[staging.Staged], logs: Mapping, sample_weight: Any) -> bool:
+    def _row_ok(
+        self, staged: list[staging.Staged], logs: Mapping, row_weight: Any, sample_weight: Any
+    ) -> bool:
         """Whether later batches like this one may take the row fast path."""
         return (
             not self._policy.checks_each_batch
             and len(staged) == len(logs)
             and all(s.row_ok for s in staged)
-            and (sample_weight is None or type(sample_weight) in staging.FAST_WEIGHTS)
+            and (row_weight is None or type(row_weight) in staging.FAST_WEIGHTS)
+            and (sample_weight is None or row_weight is sample_weight)
         )
 
     def fold(self) -> None:
@@ -205,12 +242,18 @@ class Accumulator:
         return self._running
 
     # ----------------------------------------------------------------- graph path
-    def add_in_graph(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None:
+    def add_in_graph(
+        self, logs: Mapping[str, Any], sample_weight: Any = None, batch_size: Any = None
+    ) -> None:
         """Writes the update of one batch into the ``tf.function`` being traced."""
         staged, names = [], []
         for name, value in logs.items():
             weight = batch_lib.weight_for(name, sample_weight)
             parts = local_parts(value)
+            if batch_size is not None:
+                weight = batch_lib.weight_with_batch_size(name, value, weight, batch_size, parts)
+                if weight is batch_size:  # a scalar mean: stacked with the others, weighted
+                    weight = None
             weights = (local_parts(weight) or (weight,) * len(parts)) if parts else (weight,)
             for part, w in zip(parts or (value,), weights, strict=True):
                 # A replica may get no examples in a short last batch: empty is fine here.
@@ -228,7 +271,7 @@ class Accumulator:
                 "Name every component up front, LossLogger(..., components=[...]): the "
                 "capacity becomes twice their number."
             )
-        added, index = self._graph.update(comps, staged, self._policy.skips)
+        added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
         if self.graph_window is not None:
             self.graph_window.add(added, index)
 
@@ -239,6 +282,9 @@ class Accumulator:
         self._names.append(name)
         self._index[name] = comp
         self._metrics[name] = ComponentMean(name, self, comp)
+        if self.name_vector is not None and comp < self.graph_window.capacity:  # type: ignore[union-attr]
+            with tf.init_scope():  # eagerly, even while a tf.function is traced
+                self.name_vector[comp].assign(name)
         return comp
 
     def ensure(self, names: list[str]) -> None:
@@ -263,6 +309,8 @@ class Accumulator:
         sums, counts, bad = (v.numpy() for v in running)
         out = {}
         for i, (sum_, count, nonfinite) in enumerate(zip(sums, counts, bad, strict=True)):
+            if not (np.isfinite(sum_) and np.isfinite(count)):
+                nonfinite = max(nonfinite, 1)  # a float64 sum that overflowed is non-finite too
             if count != 0 or nonfinite:
                 mean = sum_ / count if count else float("nan")
                 out[self._names[i]] = ComponentResult(float(mean), float(count), int(nonfinite))

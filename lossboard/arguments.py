@@ -112,3 +112,13 @@ def given_logs(logs: Any) -> dict[str, float]:
 def check_fold_every(fold_every: Any) -> None:
     if type(fold_every) is not int or fold_every < 1:
         raise ValueError(f"fold_every: got {fold_every!r}; expected an int >= 1, such as 16384.")
+
+
+def check_eager(where: str) -> None:
+    """Refuses a call made while a ``tf.function`` is traced (it reads values back)."""
+    if tf.inside_function():
+        raise RuntimeError(
+            f"{where} was called inside a tf.function; it reads values back and writes them, "
+            "so call it eagerly, after the step returns (outside tf.function). Inside a step, "
+            "log values with on_train_batch_end or on_test_batch_end. The logger is unchanged."
+        )

@@ -58,15 +58,18 @@ def components(logs: Any, where: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(logs, Mapping):
         return {DEFAULT_COMPONENT: logs}
+    plain = True
     for name in logs:
         if type(name) is not str:
-            raise TypeError(
-                f"{where}: component names must be strings, got {name!r} "
-                f"({type(name).__name__}). Use keys like 'loss' or 'kl'."
-            )
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"{where}: component names must be strings, got {name!r} "
+                    f"({type(name).__name__}). Use keys like 'loss' or 'kl'."
+                )
+            plain = False  # a str subclass, such as a NumPy string: used as its text
         if not name:
             raise ValueError(f"{where}: a component name is empty; name every component.")
-    return logs
+    return logs if plain else {str(name): value for name, value in logs.items()}
 
 
 def describe(value: Any) -> str:
@@ -135,6 +138,76 @@ def weight_for(name: str, sample_weight: Any) -> Any:
     if isinstance(sample_weight, Mapping):
         return sample_weight.get(name)
     return sample_weight
+
+
+def check_batch_size(batch_size: Any, sample_weight: Any, where: str) -> Any:
+    """Checks ``batch_size``: a positive int (NumPy ints become ints) or an integer tensor.
+
+    Raises:
+        TypeError: For a value that is not an integer.
+        ValueError: For an int below 1, or a non-mapping ``sample_weight`` as well.
+    """
+    if isinstance(batch_size, np.integer):
+        batch_size = int(batch_size)
+    if type(batch_size) is int:
+        if batch_size < 1:
+            raise ValueError(
+                f"{where}: batch_size={batch_size}; expected the number of examples in this "
+                "batch (>= 1), such as len(x)."
+            )
+    elif not (
+        isinstance(batch_size, tf.Tensor | tf.Variable)
+        and batch_size.dtype.is_integer
+        and batch_size.shape.rank == 0
+    ):
+        raise TypeError(
+            f"{where}: batch_size is {describe(batch_size)}; expected the number of examples "
+            "in this batch as an int (len(x), x.shape[0]) or, inside tf.function, an integer "
+            "scalar tensor (tf.shape(x)[0])."
+        )
+    if sample_weight is not None and not isinstance(sample_weight, Mapping):
+        raise ValueError(
+            f"{where}: got both batch_size and sample_weight={describe(sample_weight)}. "
+            "batch_size weights each scalar component by the batch's size and counts each "
+            "per-example value once; sample_weight weights every value as Keras' Mean does. "
+            "Pass one, or a sample_weight mapping for the components that need their own weight."
+        )
+    return batch_size
+
+
+def weight_with_batch_size(
+    name: str, value: Any, weight: Any, batch_size: Any, parts: tuple | None = None
+) -> Any:
+    """The weight of one component when the call passes ``batch_size``.
+
+    A component with its own weight keeps it; a scalar (one mean per batch) is
+    weighted by ``batch_size``; per-example values (rank >= 1) are unweighted,
+    and their leading dimension must be ``batch_size`` where both are known.
+    ``parts`` are the replicas' parts of a ``PerReplica`` value, refused here.
+    """
+    if parts is not None:
+        raise ValueError(
+            f"component {name!r}: batch_size with a PerReplica value; pass batch_size inside "
+            "strategy.run (each replica's own share), or log per-example losses. Nothing from "
+            "this batch was recorded."
+        )
+    if weight is not None:
+        return weight
+    shape = value.shape if isinstance(value, tf.Tensor | tf.Variable | np.ndarray) else None
+    if shape is None:
+        rank = np.ndim(value) if isinstance(value, list | tuple) else 0
+        shape = np.shape(value) if rank else ()
+    shape = tuple(shape)
+    if not shape:
+        return batch_size
+    if type(batch_size) is int and shape[0] is not None and shape[0] != batch_size:
+        raise ValueError(
+            f"component {name!r}: got values of shape {shape}, whose leading dimension "
+            f"{shape[0]} is not batch_size={batch_size}. With batch_size, log each component "
+            "as one mean per batch (a scalar) or one value per example (leading dimension "
+            "batch_size). Nothing from this batch was recorded."
+        )
+    return None
 
 
 def check_weight_names(sample_weight: Any, logs: Mapping[str, Any], where: str) -> None:
@@ -207,7 +280,8 @@ def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, flo
     v = value.reshape(value.shape[: value.ndim - squeeze_v])
     w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)
     w = np.broadcast_to(w, v.shape)
-    return float(np.sum(v * w)), float(np.sum(w)), bool(np.isfinite(v).all())
+    finite = bool(np.isfinite(v).all() and np.isfinite(w).all())  # a NaN weight is a NaN batch
+    return float(np.sum(v * w)), float(np.sum(w)), finite
 
 
 def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:

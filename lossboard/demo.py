@@ -1,8 +1,9 @@
 """A real custom training loop that logs with ``LossLogger``: ``lossboard demo``.
 
 It trains a small regression model on data it generates (no network), with
-two loss components besides the total (``mse`` and an ``l2`` weight penalty),
-per-example losses so that the short last batch counts exactly, a validation
+two loss components besides the total (per-example ``mse`` and an ``l2`` weight
+penalty, one number per batch), ``batch_size=len(x)`` so that the short last
+batch counts exactly and ``loss == mse + l2`` per epoch, a validation
 set, and a few learning rates: one run each, ready to compare in TensorBoard.
 """
 
@@ -58,7 +59,7 @@ def train_run(
     def losses(xb, yb):
         per_example = tf.reduce_mean(tf.square(model(xb) - yb), axis=-1)  # shape (batch,)
         penalty = l2 * tf.add_n([tf.reduce_sum(tf.square(w)) for w in model.trainable_weights])
-        return {"loss": per_example + penalty, "mse": per_example, "l2": penalty}
+        return {"loss": per_example + penalty, "mse": per_example, "l2": penalty}  # l2: a scalar
 
     @tf.function
     def train_step(xb, yb):
@@ -75,9 +76,9 @@ def train_run(
     with LossLogger(run_dir, hparams=hparams, verbose=0) as logger:
         for epoch in range(epochs):
             for step, (xb, yb) in enumerate(train_ds):
-                logger.on_train_batch_end(step, train_step(xb, yb))
+                logger.on_train_batch_end(step, train_step(xb, yb), batch_size=len(xb))
             for step, (xb, yb) in enumerate(val_ds):
-                logger.on_test_batch_end(step, val_step(xb, yb))
+                logger.on_test_batch_end(step, val_step(xb, yb), batch_size=len(xb))
             history = logger.on_epoch_end(epoch)
     return history
 

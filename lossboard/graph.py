@@ -47,13 +47,16 @@ class GraphSums:
         with tf.init_scope():
             self._vars = (var("sums"), var("counts"), var("nonfinite"))
 
-    def update(self, comps: list[int], staged: list[tuple], skip: bool) -> tuple[Sums, tf.Tensor]:
+    def update(
+        self, comps: list[int], staged: list[tuple], skip: bool, scalar_weight: Any = None
+    ) -> tuple[Sums, tf.Tensor]:
         """Adds one batch (in the graph being traced); returns what it added, and where.
 
         Args:
             comps: Component index of each staged value (all < capacity).
             staged: ``(values, weights or None)`` per component, rank <= 1.
-            skip: Leave out components whose values are not all finite.
+            skip: Leave out components whose values (or weights) are not all finite.
+            scalar_weight: The weight of every unweighted scalar (``batch_size``).
         """
         # Fast path: unweighted scalars, one stack per dtype, not ops per component
         # (benchmark rows "inside the compiled step": flat in the number of components).
@@ -65,12 +68,25 @@ class GraphSums:
             else:
                 others.append(i)
         order, sums, counts, finite = [], [], [], []
+        w = None if scalar_weight is None else tf.cast(scalar_weight, _F64)
         for group in scalars.values():
             values = tf.cast(tf.stack([staged[i][0] for i in group]), _F64)
             order += group
-            sums.append(values)
-            counts.append(tf.ones_like(values))
-            finite.append(tf.math.is_finite(values))
+            if w is None:
+                sums.append(values)
+                counts.append(tf.ones_like(values))
+                finite.append(tf.math.is_finite(values))
+            else:
+                # A replica with no examples in a short last batch has a NaN mean and
+                # batch_size 0: it adds nothing, and is not a non-finite batch.
+                empty = tf.equal(w, 0.0)
+                sums.append(tf.where(empty, tf.zeros_like(values), values * w))
+                counts.append(tf.fill(tf.shape(values), w))
+                finite.append(
+                    tf.logical_or(
+                        empty, tf.logical_and(tf.math.is_finite(values), tf.math.is_finite(w))
+                    )
+                )
         for i in others:
             values, weights = staged[i]
             values = tf.cast(values, _F64)
@@ -78,7 +94,10 @@ class GraphSums:
             order.append(i)
             sums.append(tf.reshape(tf.reduce_sum(values * weights), [1]))
             counts.append(tf.reshape(tf.reduce_sum(weights), [1]))
-            finite.append(tf.reshape(tf.reduce_all(tf.math.is_finite(values)), [1]))
+            all_finite = tf.logical_and(
+                tf.reduce_all(tf.math.is_finite(values)), tf.reduce_all(tf.math.is_finite(weights))
+            )
+            finite.append(tf.reshape(all_finite, [1]))
         join = (lambda xs: xs[0]) if len(sums) == 1 else (lambda xs: tf.concat(xs, 0))
         sums_v, counts_v, finite_v = join(sums), join(counts), join(finite)
         if skip:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from lossboard import arguments, keras_caller
+from lossboard import batch as batch_lib
 from lossboard.distribute import check_supported, is_chief
 from lossboard.keras_caller import KerasCall
 from lossboard.layout import TRAIN, VALIDATION, history_key
@@ -108,14 +110,15 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
             capacity=max(128, 2 * len(names)),
             strategy=strategy,
             update_every=update_every,
+            hparams=self.hparams,
         )
         self.log_dir = self._run.log_dir
-        if self.hparams:
-            self._run.writer.hparams(self.hparams)
         self._progress = Progress(verbose_level, self._run.train.running_means)
         self._custom_loop = CustomLoop(self._run, self._progress)
         self._mode: Mode = self._custom_loop
         self._evaluate: KerasCall | None = None
+        # One logger may be fed from several threads: each call is applied whole.
+        self._lock = threading.RLock()
         self._closed = False
         self._run.train.ensure(names)
 
@@ -146,7 +149,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     # ------------------------------------------------------------------ batch calls
     @tf.autograph.experimental.do_not_convert
     def on_train_batch_end(
-        self, batch: Any, logs: Any = None, *, sample_weight: Any = None
+        self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
     ) -> None:
         """Records the loss components of one training batch (call 1 of 2).
 
@@ -157,27 +160,41 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 scalar tensor, or a tensor of per-example losses of any shape.
             sample_weight: As in ``tf.keras.metrics.Mean.update_state``; a
                 number, a tensor, or a mapping from component name to weight.
+            batch_size: The number of examples in *this* batch (``len(x)``;
+                ``tf.shape(x)[0]`` inside ``tf.function``). Each scalar
+                component then counts as the mean of that many examples, so a
+                short last batch weighs what it holds; per-example components
+                count each example once (their first dimension must be
+                ``batch_size``). The exact idiom for steps that return means.
 
         Raises:
             TypeError, ValueError: For bad input, naming the component; the
                 batch is then not recorded at all.
         """
         self._check_open("on_train_batch_end")
-        self._current_mode().train_batch(logs, sample_weight)
+        if batch_size is not None:
+            batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_train_batch_end")
+        with self._lock:
+            self._current_mode().train_batch(logs, sample_weight, batch_size)
 
     @tf.autograph.experimental.do_not_convert
-    def on_test_batch_end(self, batch: Any, logs: Any = None, *, sample_weight: Any = None) -> None:
+    def on_test_batch_end(
+        self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
+    ) -> None:
         """Records the loss components of one validation batch.
 
         Takes the same arguments as :meth:`on_train_batch_end`; the averages
         are written under ``<log_dir>/validation`` and returned with ``val_``.
         """
         self._check_open("on_test_batch_end")
+        if batch_size is not None:
+            batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_test_batch_end")
         if self._evaluate is not None:
             if self._evaluate.running():
                 return  # Keras' running means; its final means come with on_test_end
             self._evaluate = None  # an evaluate that was interrupted
-        self._current_mode().test_batch(logs, sample_weight)
+        with self._lock:
+            self._current_mode().test_batch(logs, sample_weight, batch_size)
 
     # ------------------------------------------------------------------ epoch call
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -198,9 +215,11 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 finite component, when some component held a NaN or infinity.
         """
         self._check_open("on_epoch_end")
+        arguments.check_eager("on_epoch_end")
         step = arguments.check_epoch(epoch)
         given = arguments.given_logs(logs)
-        return self._current_mode().epoch_end(step, given)
+        with self._lock:
+            return self._current_mode().epoch_end(step, given)
 
     def _current_mode(self) -> Mode:
         mode = self._mode
@@ -245,7 +264,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         """
         if not self._closed:
             self._closed = True
-            self._run.writer.close()
+            self._run.close()
 
     def __enter__(self) -> LossLogger:
         self._check_open("__enter__")

@@ -81,7 +81,12 @@ class ComponentMean:
             self._owner.add({self.name: values}, sample_weight)
 
     def reset_state(self) -> None:
-        """Zeroes this component alone."""
+        """Zeroes this component alone (eagerly)."""
+        if not tf.executing_eagerly():
+            raise RuntimeError(
+                f"ComponentMean {self.name!r}: reset_state was called inside a tf.function; "
+                "call it eagerly, between steps. The component is unchanged."
+            )
         self._owner.reset(self._index)
 
     def __repr__(self) -> str:

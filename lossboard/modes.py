@@ -16,14 +16,18 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from lossboard import arguments
 from lossboard import batch as batch_lib
 from lossboard.keras_caller import KerasCall
 from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key
+from lossboard.nonfinite import Nonfinite
 from lossboard.progress import Progress
 from lossboard.run import Run
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class Mode:
@@ -32,10 +36,10 @@ class Mode:
     def __init__(self, run: Run):
         self.run = run
 
-    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+    def train_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         """``on_train_batch_end``."""
 
-    def test_batch(self, logs: Any, sample_weight: Any) -> None:
+    def test_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         """``on_test_batch_end``."""
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
@@ -57,24 +61,26 @@ class CustomLoop(Mode):
         self._progress = progress
         self._checked: set[tuple] = set()
         self._evaluated: dict[str, float] = {}
+        self._warned_empty = False
 
-    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+    def train_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         logs, keys = self._checked_logs(logs, sample_weight, "on_train_batch_end")
         run = self.run
         if tf.inside_function():
-            run.train.add_in_graph(logs, sample_weight)
+            run.curves.check_graph()
+            run.train.add_in_graph(logs, sample_weight, batch_size)
             run.curves.graph_batch()
             return
-        run.train.add(logs, sample_weight, keys)
+        run.train.add(logs, sample_weight, keys, batch_size)
         run.curves.eager_batch()
         self._progress.batch()
 
-    def test_batch(self, logs: Any, sample_weight: Any) -> None:
+    def test_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         logs, keys = self._checked_logs(logs, sample_weight, "on_test_batch_end")
         if tf.inside_function():
-            self.run.validation.add_in_graph(logs, sample_weight)
+            self.run.validation.add_in_graph(logs, sample_weight, batch_size)
         else:
-            self.run.validation.add(logs, sample_weight, keys)
+            self.run.validation.add(logs, sample_weight, keys, batch_size)
 
     def _checked_logs(
         self, logs: Any, sample_weight: Any, where: str
@@ -115,6 +121,9 @@ class CustomLoop(Mode):
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
         history, bad = self._means(step)
+        if not (history or bad or given or self._evaluated):
+            self._nothing_logged(step)
+            return {}
         history.update(self._evaluated)
         history.update(given)
         self.run.write_epoch(history, step)  # raises on a write failure, before any reset
@@ -128,6 +137,21 @@ class CustomLoop(Mode):
                 "rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
             )
         return history
+
+    def _nothing_logged(self, step: int) -> None:
+        """An epoch with no batch changes nothing; the first one says why that may be."""
+        if self._warned_empty:
+            return
+        self._warned_empty = True
+        warnings.warn(
+            f"on_epoch_end({step}): no batch was logged to this LossLogger "
+            f"({self.run.log_dir!r}) since the last epoch end, so nothing was written. If "
+            "your step is a tf.function that calls a logger, it keeps calling the logger it "
+            "was traced with: make the tf.function after creating this logger (or pass the "
+            "logger to it as an argument), and it logs here.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _means(self, step: int) -> tuple[dict[str, float], list[str]]:
         """The epoch's means by the non-finite policy, and the components it refuses."""
@@ -154,8 +178,34 @@ class CustomLoop(Mode):
                     )
                     if not result.weight:
                         continue
+                if abs(result.mean) > _FLOAT32_MAX and np.isfinite(result.mean):
+                    # Written as float32 (as Keras writes), it would be an infinity.
+                    if not self._beyond_float32(step, split, name, result.mean, bad):
+                        continue
                 history[history_key(split, name)] = result.mean
         return history, bad
+
+    def _beyond_float32(
+        self, step: int, split: str, name: str, mean: float, bad: list[str]
+    ) -> bool:
+        """A finite mean beyond float32's range, by the policy; True if it is written."""
+        policy = self.run.policy
+        if policy.raises:
+            bad.append(f"{split} {name!r} (mean {mean!r}, beyond float32's range)")
+            return False
+        written = policy is Nonfinite.WARN
+        warnings.warn(
+            f"epoch {step}, {split} component {name!r}: the epoch mean {mean!r} is beyond "
+            "float32's range, in which TensorBoard's values are written; "
+            + (
+                "it was written as " + ("inf." if mean > 0 else "-inf.")
+                if written
+                else "it was not written (nonfinite='skip')."
+            ),
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return written
 
 
 class Fit(Mode):
@@ -174,7 +224,7 @@ class Fit(Mode):
         self._model = model
         self.call = call
 
-    def train_batch(self, logs: Any, sample_weight: Any) -> None:
+    def train_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         self.run.curves.fit_batch(logs)
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:

@@ -48,7 +48,9 @@ def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfin
     values = tf.cast(values, _F64)
     weights = tf.cast(weights, _F64)
     num_entries = len(entry_comp)
-    bad_elem = tf.cast(tf.logical_not(tf.math.is_finite(values)), _F64)
+    # a NaN or infinite weight makes its batch non-finite, as a NaN value does
+    finite = tf.logical_and(tf.math.is_finite(values), tf.math.is_finite(weights))
+    bad_elem = tf.cast(tf.logical_not(finite), _F64)
     # max over an entry with no elements (an empty shard) is the lowest float: clamp it
     bad_entry = tf.maximum(tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries), 0.0)
     if skip_nonfinite:
@@ -98,13 +100,22 @@ class Signature:
     """Names, dtypes and shapes of a batch whose values can be kept as one row.
 
     Every value is an unweighted (or number-weighted) tensor of rank 0 or 1.
+    A row's number weights every column (``sample_weight=n``), or with
+    ``by_batch_size`` only the scalar ones (``batch_size=n``: each scalar is the
+    mean of n examples, each per-example value counts once).
     """
 
-    __slots__ = ("enums", "shapes", "columns")
+    __slots__ = ("enums", "shapes", "columns", "by_batch_size", "lead")
 
-    def __init__(self, enums: tuple, shapes: tuple, comps: tuple[int, ...]):
+    def __init__(
+        self, enums: tuple, shapes: tuple, comps: tuple[int, ...], by_batch_size: bool = False
+    ):
         self.enums = enums
         self.shapes = shapes
+        #: The row weight is ``batch_size``: it weights scalar columns only.
+        self.by_batch_size = by_batch_size
+        #: The leading dimension of the per-example columns (None without any).
+        self.lead = next((shape[0] for shape in shapes if shape), None)
         by_kind: dict[tuple[int, int], list[int]] = {}
         for col, (enum, shape) in enumerate(zip(enums, shapes, strict=True)):
             by_kind.setdefault((enum, len(shape)), []).append(col)
@@ -185,7 +196,10 @@ class Pending:
                 values = [row[c] for row in rows for c in cols]
                 entry_comp = np.tile(comps, len(rows))
                 entry_size = np.tile(sizes, len(rows))
-                entry_weight = np.repeat(row_weights, len(cols))
+                if rank and signature.by_batch_size:
+                    entry_weight = np.ones(len(rows) * len(cols), np.float64)
+                else:
+                    entry_weight = np.repeat(row_weights, len(cols))
                 parts.append(
                     self._sums(rank, values, entry_weight, entry_comp, entry_size, n, skip)
                 )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
+from lossboard import sharing
 from lossboard.accumulate import Accumulator
 from lossboard.curves import BatchCount, BatchCurves
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
@@ -27,6 +29,8 @@ class Run:
         capacity: Components the in-graph sums hold.
         strategy: The ``tf.distribute`` strategy.
         update_every: N of ``update_freq=N``, or None for epoch values only.
+        hparams: The run's hyperparameters, written now (and again if the run
+            directory has to be re-created).
     """
 
     def __init__(
@@ -39,10 +43,16 @@ class Run:
         capacity: int,
         strategy: tf.distribute.Strategy,
         update_every: int | None,
+        hparams: Mapping[str, Any] | None = None,
     ):
         self.log_dir = prepare_run_dir(log_dir) if chief else os.fspath(log_dir)
         self.policy = policy
+        self.hparams = dict(hparams or {})
         self.writer = run_writer(self.log_dir, chief)
+        if chief:
+            sharing.warn_if_shared(self.log_dir)
+        if self.hparams:
+            self.writer.hparams(self.hparams)
         self.splits = {
             TRAIN: Accumulator(
                 policy, fold_every, capacity, strategy, batch_window=update_every is not None
@@ -53,7 +63,7 @@ class Run:
         #: The epoch to continue from: one past the last epoch already on disk.
         self.initial_epoch = max(self.epochs_on_disk, default=-1) + 1
         self.curves = (
-            BatchCount(last_batch)
+            BatchCount(last_batch, strategy)
             if update_every is None
             else BatchCurves(update_every, self.splits[TRAIN], self.writer, strategy, last_batch)
         )
@@ -77,16 +87,19 @@ class Run:
         """
         if step < self.initial_epoch and step in self.epochs_on_disk:
             warnings.warn(
-                f"epoch {step} of {self.log_dir!r} is already on disk: TensorBoard will show both "
-                "points at that step (lossboard.load keeps the newest). Continue from "
-                f"logger.initial_epoch ({self.initial_epoch}) to avoid it.",
+                f"epoch {step} of {self.log_dir!r} is already on disk, and now written again: "
+                "TensorBoard's default loader shows one of the two points at that step "
+                "(lossboard.load keeps the newest). Continue from logger.initial_epoch "
+                f"({self.initial_epoch}) to avoid it.",
                 RuntimeWarning,
                 stacklevel=4,
             )
+        by_split = epoch_tags_by_split(dict(history))
         try:
-            for split, values in epoch_tags_by_split(dict(history)).items():
-                self.writer.scalars(split, values, step)
-            self.writer.flush()
+            self._write(by_split, step)
+            lost = self.writer.lost_files()
+            if lost:
+                self._recreate(lost, by_split, step)
         except (tf.errors.OpError, OSError) as err:
             self.writer.discard()
             raise OSError(
@@ -94,10 +107,47 @@ class Run:
                 f"({getattr(err, 'message', err)}). Nothing was reset and what was written before "
                 f"is intact: free the space or fix the path, then call on_epoch_end({step}) again."
             ) from err
-        self.epochs_on_disk.add(step)
-        self.initial_epoch = max(self.initial_epoch, step + 1)
+        if history:
+            self.epochs_on_disk.add(step)
+            self.initial_epoch = max(self.initial_epoch, step + 1)
+
+    def _write(self, by_split: Mapping[str, Mapping[str, float]], step: int) -> None:
+        for split, values in by_split.items():
+            self.writer.scalars(split, values, step)
+        self.writer.flush()
+
+    def _recreate(self, lost: list[str], by_split: Mapping, step: int) -> None:
+        """The run's event files were removed while it was written: start new ones.
+
+        Raises:
+            OSError: When the new files are gone too.
+        """
+        self.writer.discard()
+        prepare_run_dir(self.log_dir)
+        if self.hparams:
+            self.writer.hparams(self.hparams)
+        self._write(by_split, step)
+        if self.writer.lost_files():
+            raise OSError(f"the event files of {self.log_dir!r} disappear as they are written")
+        earlier = sorted(e for e in self.epochs_on_disk if e != step)
+        warnings.warn(
+            f"{len(lost)} event file(s) of {self.log_dir!r} were removed while the run was being "
+            f"written ({', '.join(lost)}); lossboard started new ones and wrote epoch {step} "
+            f"there. Epochs written before into the removed files ({earlier or 'none'}) are not "
+            "on disk any more.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        self.epochs_on_disk = {step}
 
     def reset(self) -> None:
         """Zeroes both splits: a new epoch starts."""
         for acc in self.splits.values():
             acc.reset()
+
+    def close(self) -> None:
+        """Flushes and closes the event files; the directory is free for another logger."""
+        try:
+            self.writer.close()
+        finally:
+            sharing.release(self.log_dir)

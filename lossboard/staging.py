@@ -111,12 +111,16 @@ def stage_replicas(name: str, parts: tuple, weight: Any, allow_empty: bool) -> l
     return [s._replace(row_ok=False) for s in staged]
 
 
-def stage_batch(logs: Any, sample_weight: Any, allow_empty: bool) -> list[Staged]:
+def stage_batch(
+    logs: Any, sample_weight: Any, allow_empty: bool, batch_size: Any = None
+) -> list[Staged]:
     """Stages every component of one batch (several entries for a ``PerReplica`` value)."""
     staged: list[Staged] = []
     for name, value in logs.items():
         weight = batch_lib.weight_for(name, sample_weight)
         parts = local_parts(value)
+        if batch_size is not None:
+            weight = batch_lib.weight_with_batch_size(name, value, weight, batch_size, parts)
         if parts is None:
             staged.append(stage(name, value, weight, allow_empty))
         else:
@@ -136,3 +140,31 @@ def check_finite(staged: list[Staged]) -> None:
                 f"component {s.name!r}: this batch holds a NaN or an infinity "
                 "(nonfinite='raise_per_batch'). Nothing from this batch was recorded."
             )
+
+
+def mixed_weight_note(staged: list[Staged], sample_weight: Any) -> str | None:
+    """Says what a number ``sample_weight`` does to a batch mixing scalars and per-example values.
+
+    Keras' ``Mean`` semantics weight every element by it, so if it is the batch
+    size, per-example components count each example that many times while the
+    scalar components are counted right: the trap ``batch_size=`` avoids.
+    """
+    if type(sample_weight) not in FAST_WEIGHTS or not float(sample_weight).is_integer():
+        return None  # a fractional weight is a weight, not a batch size
+    if sample_weight < 2:
+        return None
+
+    def elements(s: Staged) -> float:
+        return s.size if s.key is not None else s.value.weight / sample_weight
+
+    vectors = sorted({s.name for s in staged if elements(s) > 1})
+    scalars = sorted({s.name for s in staged if elements(s) == 1})
+    if not vectors or not scalars:
+        return None
+    return (
+        f"sample_weight={sample_weight!r} weights every element of the per-example "
+        f"component(s) {vectors} (as Keras' Mean does) and counts the scalar component(s) "
+        f"{scalars} as {sample_weight!r} examples each. If {sample_weight!r} is "
+        f"this batch's size, pass batch_size={sample_weight!r} instead: it counts each example "
+        "once in both kinds."
+    )

@@ -56,3 +56,14 @@ def is_eager_tensor(value: Any) -> bool:
     if EagerTensor is not None:
         return type(value) is EagerTensor
     return isinstance(value, tf.Tensor) and hasattr(value, "numpy")  # pragma: no cover
+
+
+def in_xla_context() -> bool:
+    """True while tracing a function compiled with XLA (``jit_compile=True``)."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+
+        graph = tf.compat.v1.get_default_graph()
+        return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow that moved it
+        return False

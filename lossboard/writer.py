@@ -43,18 +43,19 @@ def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     return path
 
 
-def scalar_in_graph(tag: str, value: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
-    """``tf.summary.scalar`` for use inside ``tf.cond`` in a ``tf.function``.
+def write_scalar(tag: str, value: Any, step: Any) -> tf.Tensor:
+    """``tf.summary.scalar`` under the tag as given, whatever the caller's name scope.
 
-    ``tf.summary.scalar`` prefixes the tag with the name scopes of the graph
-    (``cond/cond/batch_loss``); this writes the same float32 scalar with the
-    scalar plugin's metadata under the tag as given, as Keras' tags are.
+    ``tf.summary.scalar`` prefixes the tag with the enclosing name scopes (a
+    user's ``tf.name_scope("train")``, or ``cond/cond/`` inside ``tf.cond``);
+    this writes the same float32 scalar with the scalar plugin's metadata
+    under the tag as given, as Keras' tags are. Eagerly or in a graph.
     """
     from tensorboard.plugins.scalar import metadata
 
     return tf.summary.write(
         tag,
-        tf.cast(value, tf.float32),
+        tf.cast(tf.constant(value, tf.float64) if isinstance(value, float) else value, tf.float32),
         step=step,
         metadata=metadata.create_summary_metadata("", ""),
     )
@@ -81,6 +82,7 @@ class RunWriter:
     def __init__(self, log_dir: str):
         self.log_dir = log_dir
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
+        self._files: dict[str, str] = {}  # split -> the event file its writer created
 
     def _create(self, path: str) -> tf.summary.SummaryWriter:
         return tf.summary.create_file_writer(path)
@@ -91,9 +93,28 @@ class RunWriter:
         if w is None:
             with tf.init_scope():
                 path = os.path.join(self.log_dir, split) if split else self.log_dir
+                before = set(self._event_files(path))
                 w = self._create(path)
+                created = sorted(set(self._event_files(path)) - before)
+            if len(created) == 1:
+                self._files[split] = created[0]
             self._writers[split] = w
         return w
+
+    @staticmethod
+    def _event_files(path: str) -> list[str]:
+        try:
+            return tf.io.gfile.glob(os.path.join(path, "events.out.tfevents.*"))
+        except (tf.errors.OpError, OSError):
+            return []
+
+    def lost_files(self) -> list[str]:
+        """Event files this writer created that are no longer on disk (a removed run dir).
+
+        A writer keeps writing to a file that was unlinked: its values reach no
+        file anyone can read.
+        """
+        return [f for f in self._files.values() if not tf.io.gfile.exists(f)]
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
         """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
@@ -101,7 +122,7 @@ class RunWriter:
             return
         with self.writer(split).as_default(), tf.summary.record_if(True):
             for tag, value in values.items():
-                tf.summary.scalar(tag, value, step=step)
+                write_scalar(tag, value, step)
 
     def hparams(self, values: Mapping[str, Any]) -> None:
         """Records the run's hyperparameters for TensorBoard's HParams dashboard.
@@ -124,6 +145,7 @@ class RunWriter:
     def discard(self) -> None:
         """Drops the writers after a failed write; the next write opens new files."""
         writers, self._writers = self._writers, {}
+        self._files = {}
         for w in writers.values():
             try:
                 w.close()
@@ -137,6 +159,7 @@ class RunWriter:
             The first error a writer raised, after every writer was closed.
         """
         writers, self._writers = list(self._writers.values()), {}
+        self._files = {}
         _close_all(writers)
 
 
@@ -159,6 +182,10 @@ class NoopRunWriter(RunWriter):
 
     def _create(self, path: str) -> tf.summary.SummaryWriter:
         return tf.summary.create_noop_writer()
+
+    @staticmethod
+    def _event_files(path: str) -> list[str]:
+        return []
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
         """Writes nothing."""

@@ -62,7 +62,7 @@ def main(mode: str, logdir: str, out: str) -> None:
     with strategy.scope():
         loggers = {
             way: LossLogger(os.path.join(logdir, way))
-            for way in ("in_replica", "per_replica_eager", "per_replica_graph")
+            for way in ("in_replica", "in_replica_means", "per_replica_eager", "per_replica_graph")
         }
 
     def losses(x):
@@ -74,6 +74,18 @@ def main(mode: str, logdir: str, out: str) -> None:
             logger = loggers["in_replica"]
             method = logger.on_train_batch_end if split == "train" else logger.on_test_batch_end
             method(0, losses(x))
+
+        strategy.run(replica_fn, args=(x,))
+
+    @tf.function
+    def in_replica_means(x, split):
+        """Scalar means of each replica's share, weighted by that share's size."""
+
+        def replica_fn(x):
+            logger = loggers["in_replica_means"]
+            method = logger.on_train_batch_end if split == "train" else logger.on_test_batch_end
+            means = {k: tf.reduce_mean(v) for k, v in losses(x).items()}
+            method(0, means, batch_size=tf.shape(x)[0])  # 0 for a replica with no examples
 
         strategy.run(replica_fn, args=(x,))
 
@@ -93,6 +105,7 @@ def main(mode: str, logdir: str, out: str) -> None:
         for split, ds in (("train", train_ds), ("validation", val_ds)):
             for x in ds:
                 in_replica(x, split)
+                in_replica_means(x, split)
                 per_replica_graph(x, split)
                 logger = loggers["per_replica_eager"]
                 method = logger.on_train_batch_end if split == "train" else logger.on_test_batch_end

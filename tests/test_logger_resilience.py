@@ -49,10 +49,15 @@ def test_finished_epochs_survive_sigkill(tmp_path):
     try:
         lines = [child.stdout.readline().split() for _ in range(2)]
         assert lines == [["finished", "0"], ["finished", "1"]]
+        with pytest.warns(RuntimeWarning, match=f"being written by process {child.pid}"):
+            LossLogger(tmp_path / "run").close()  # a second writer while the child lives
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
         child.kill()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LossLogger(tmp_path / "run").close()  # the writer is gone: resuming is not warned
     expected = {0: 2.0, 1: 3.0}  # mean of epoch + (0..4)
     assert read_split(tmp_path / "run", "train")["epoch_loss"] == expected
     df = lossboard.load(tmp_path)
@@ -309,3 +314,82 @@ def test_write_failure_raises_and_a_retry_writes_the_epoch(tmp_path):
         warnings.simplefilter("error")
         df = lossboard.load(tmp_path)
     assert sorted(df[df.tag == "epoch_loss"].step) == [0, 1]
+
+
+def test_a_removed_run_directory_is_recreated_and_the_epoch_is_on_disk(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    logger = LossLogger(run, hparams={"lr": 0.1})
+    logger.on_train_batch_end(0, {"loss": 1.0})
+    logger.on_epoch_end(0)
+    shutil.rmtree(run)  # a cleanup job, a moved folder
+    logger.on_train_batch_end(0, {"loss": 2.0})
+    with pytest.warns(RuntimeWarning, match=r"removed while the run was being written.*\[0\]"):
+        assert logger.on_epoch_end(1) == {"loss": 2.0}
+    assert read_split(run, "train") == {"epoch_loss": {1: 2.0}}  # on disk before it returned
+    logger.on_train_batch_end(0, {"loss": 3.0})
+    logger.on_epoch_end(2)
+    logger.close()
+    assert read_split(run, "train") == {"epoch_loss": {1: 2.0, 2: 3.0}}
+    assert lossboard.load(tmp_path).attrs["hparams"] == {"run": {"lr": 0.1}}
+
+
+@pytest.mark.parametrize(
+    "nonfinite, written, words",
+    [
+        ("raise", None, "beyond float32's range"),
+        ("warn", np.inf, "written as inf"),
+        ("skip", None, "not written"),
+    ],
+)
+def test_a_mean_beyond_float32_follows_the_policy_and_never_wedges(
+    tmp_path, nonfinite, written, words
+):
+    logger = LossLogger(tmp_path, nonfinite=nonfinite)
+    logger.on_train_batch_end(0, {"loss": 1e300, "fine": 1.0})  # finite in float64
+    if nonfinite == "raise":
+        with pytest.raises(FloatingPointError, match=words):
+            logger.on_epoch_end(0)
+    else:
+        with pytest.warns(RuntimeWarning, match=words):
+            logger.on_epoch_end(0)
+    epoch0 = read_split(tmp_path, "train")
+    assert epoch0["epoch_fine"] == {0: 1.0}
+    assert ("epoch_loss" in epoch0) == (written is not None)
+    if written is not None:
+        assert epoch0["epoch_loss"][0] == written
+    logger.on_train_batch_end(0, {"loss": 2.0})
+    assert logger.on_epoch_end(1) == {"loss": 2.0}  # the next epoch is fine
+
+
+@pytest.mark.parametrize("weight", [np.nan, np.inf])
+def test_a_nonfinite_weight_is_a_nonfinite_batch(tmp_path, weight):
+    logger = LossLogger(tmp_path, nonfinite="skip")
+    logger.on_train_batch_end(0, {"loss": 1.0}, sample_weight=weight)
+    logger.on_train_batch_end(
+        1, {"loss": tf.constant([3.0, 5.0])}, sample_weight=tf.constant([weight, 1.0])
+    )
+    logger.on_train_batch_end(2, {"loss": 7.0})
+    with pytest.warns(RuntimeWarning, match=r"'loss': 2 batch\(es\)"):
+        assert logger.on_epoch_end(0) == {"loss": 7.0}
+
+
+def test_a_float64_sum_that_overflows_is_nonfinite(tmp_path):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"loss": 1.5e308, "fine": 1.0})
+    logger.on_train_batch_end(1, {"loss": 1.5e308})
+    with pytest.raises(FloatingPointError, match="'loss'"):
+        logger.on_epoch_end(0)
+    assert read_split(tmp_path, "train") == {"epoch_fine": {0: 1.0}}
+
+
+def test_two_loggers_on_one_run_directory_warn(tmp_path):
+    first = LossLogger(tmp_path / "run")
+    first.on_train_batch_end(0, 1.0)
+    first.on_epoch_end(0)
+    with pytest.warns(RuntimeWarning, match="another LossLogger of this process"):
+        second = LossLogger(tmp_path / "run")
+    second.close()
+    first.close()
+    LossLogger(tmp_path / "run").close()  # after close, the directory is free: no warning

@@ -40,4 +40,5 @@ def test_runs_top_to_bottom(tmp_path):
         if "image/png" in o.get("data", {})
     ]
     assert len(images) == 1
-    assert (tmp_path / "logs" / "notebook" / "lr_0.03" / "validation").is_dir()
+    runs = list((tmp_path / "logs").glob("*-notebook/lr_0.03/validation"))
+    assert len(runs) == 1 and runs[0].is_dir()  # a fresh, timestamped folder per run
