@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from seeded import lossboard_cli as lossboard
 
 from lossboard import LossLogger
 
@@ -31,16 +32,6 @@ def root(tmp_path_factory):
                 logger.on_test_batch_end(0, {"loss": v})
                 logger.on_epoch_end(epoch)
     return root
-
-
-def lossboard(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "lossboard", *map(os.fspath, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_compare_ranks_by_final_validation_and_shows_differing_hparams(root, tmp_path):
