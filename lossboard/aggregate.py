@@ -188,7 +188,9 @@ def write_runs(
     Raises:
         ValueError: When ``out`` is a file or holds other files.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    from lossboard.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from lossboard.writer import RunWriter
 
     out = os.fspath(out)
