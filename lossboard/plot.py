@@ -51,11 +51,19 @@ class Line:
 
 @dataclass
 class Plotted:
-    """What :func:`plot_runs` wrote: the file, the tags in panel order, the legend entries."""
+    """What :func:`plot_runs` wrote.
+
+    Attributes:
+        path: The file written.
+        tags: The tags drawn, in panel order.
+        labels: The runs (or configurations) drawn, one colour each.
+        legend: The legend's entries (at most :data:`LEGEND_CAP` runs, then a count).
+    """
 
     path: str
     tags: list[str]
     labels: list[str]
+    legend: list[str]
 
 
 def output_path(output: str | os.PathLike) -> str:
@@ -79,7 +87,8 @@ def output_path(output: str | os.PathLike) -> str:
     return path
 
 
-def _run_lines(series: Mapping[tuple[str, str, str], Mapping[int, float]]) -> list[Line]:
+def run_lines(series: Mapping[tuple[str, str, str], Mapping[int, float]]) -> list[Line]:
+    """One line per run, split and tag."""
     out = []
     for (run, split, tag), values in series.items():
         steps = sorted(values)
@@ -87,14 +96,15 @@ def _run_lines(series: Mapping[tuple[str, str, str], Mapping[int, float]]) -> li
     return out
 
 
-def _config_lines(
+def configuration_lines(
     points: Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     over: Sequence[str],
-    tags: Iterable[str] | None,
-    runs: str | None,
-    band: str,
+    tags: Iterable[str] | None = None,
+    runs: str | None = None,
+    band: str = "std",
 ) -> list[Line]:
+    """One line per configuration, split and tag: the mean, with a ``std`` or ``minmax`` band."""
     out = []
     for agg in aggregate_points(points, hparams, over, runs, tags):
         label = f"{agg.config.name} (n={len(agg.config.runs)})"
@@ -167,9 +177,9 @@ def plot_runs(
     if tags is None:
         points = [p for p in points if p.tag.startswith("epoch_")]
     if over:
-        lines = _config_lines(points, hparams or {}, over, tags, runs, band)
+        lines = configuration_lines(points, hparams or {}, over, tags, runs, band)
     else:
-        lines = _run_lines(curves(points, tags, runs))
+        lines = run_lines(curves(points, tags, runs))
     drawn = sorted({line.tag for line in lines}, key=lambda t: (t != "epoch_loss", t))
     if tags is not None:
         drawn = [t for t in tags if t in drawn]
@@ -187,7 +197,7 @@ def plot_runs(
     legend_cols = max(1, min(6, int(width * 72 / (7 * max(map(len, labels)) + 40))))
     shown = labels[:LEGEND_CAP]
     legend_rows = math.ceil((len(shown) + 3) / legend_cols)
-    legend_height = 0.25 * legend_rows + 0.2
+    legend_height = 0.2 * legend_rows + 0.3
     height = 3.8 * panel_rows + legend_height
     fig, axes = plt.subplots(panel_rows, cols, figsize=(width, height), squeeze=False)
     for ax, tag in zip(axes.flat, drawn, strict=False):
@@ -225,4 +235,4 @@ def plot_runs(
     fig.tight_layout(rect=(0, legend_height / height, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return Plotted(path, drawn, labels)
+    return Plotted(path, drawn, labels, names)
