@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(args: argparse.Namespace):
+def _read(args: argparse.Namespace) -> tuple[list, dict]:
+    """The points and hparams under ``args.root``; with ``--over``, without aggregated runs."""
     from lossboard import groups, reader
 
     points, hparams = reader.read_root(args.root)
@@ -124,22 +125,17 @@ def _compare(args: argparse.Namespace) -> int:
         table = grouped.summarize_groups(
             points, hparams, args.over, args.tag, args.runs, args.higher_is_better
         )
-        found = bool(table.rows)
-        text, csv_text, md_text = grouped.as_text(table), grouped.as_csv, grouped.as_markdown
-        renders = {"csv": lambda: csv_text(table), "md": lambda: md_text(table)}
+        found, text = bool(table.rows), grouped.as_text(table)
+        csv_text, md_text = grouped.as_csv(table), grouped.as_markdown(table)
     else:
         summaries = compare.summarize(points, hparams, args.tag, args.runs, args.higher_is_better)
-        found = bool(summaries)
-        text = compare.as_text(summaries, args.tag)
-        renders = {
-            "csv": lambda: compare.as_csv(summaries),
-            "md": lambda: compare.as_markdown(summaries, args.tag),
-        }
+        found, text = bool(summaries), compare.as_text(summaries, args.tag)
+        csv_text, md_text = compare.as_csv(summaries), compare.as_markdown(summaries, args.tag)
     print(text)
-    for path, kind in ((args.csv, "csv"), (args.markdown, "md")):
+    for path, content in ((args.csv, csv_text), (args.markdown, md_text)):
         if path and found:
             with open(path, "w", encoding="utf-8") as f:
-                f.write(renders[kind]())
+                f.write(content)
             print(f"wrote {path}")
     return 0 if found else 1
 
