@@ -185,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, ImportError) as err:
         print(f"lossboard {args.command}: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output was piped to a reader that stopped (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
         where = f" {err.filename!r}" if err.filename else ""
         print(f"lossboard {args.command}:{where} {err.strerror or err}", file=sys.stderr)

@@ -119,18 +119,26 @@ def test_clear_errors_exit_2_without_traceback(root, tmp_path, args, message):
     assert os.listdir(tmp_path) == []  # nothing written
 
 
-def test_console_script_and_no_tensorflow_import(root):
+def test_console_script(root):
     script = os.path.join(os.path.dirname(sys.executable), "lossboard")
     assert os.path.exists(script), "pip install -e . should install the lossboard command"
     out = subprocess.run([script, "compare", os.fspath(root)], capture_output=True, text=True)
     assert out.returncode == 0 and "lr_0.01" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["compare"], ["compare", "--over", "lr"], ["plot", "--over", "lr", "-o", "OUT/c.png"]],
+)
+def test_reading_commands_do_not_import_tensorflow(root, tmp_path, args):
+    if args[0] == "plot":
+        pytest.importorskip("matplotlib")
+    args = [args[0], os.fspath(root), *(a.replace("OUT", os.fspath(tmp_path)) for a in args[1:])]
     code = (
-        "import sys; from lossboard.cli import main; main(['compare', sys.argv[1]]); "
-        "assert 'tensorflow' not in sys.modules, 'compare imported tensorflow'"
+        "import sys; from lossboard.cli import main; code = main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules, 'imported tensorflow'; sys.exit(code)"
     )
-    quick = subprocess.run(
-        [sys.executable, "-c", code, os.fspath(root)], capture_output=True, text=True
-    )
+    quick = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert quick.returncode == 0, quick.stderr[-2000:]
 
 
