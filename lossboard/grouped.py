@@ -57,6 +57,7 @@ class GroupSummary:
 
     config: Configuration
     splits: dict[str, GroupSplit] = field(default_factory=dict)
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # split -> runs without it
     p_value: float = math.nan
     is_best: bool = False
 
@@ -123,6 +124,8 @@ def summarize_groups(
             series = [by_run[(r, split, tag)] for r in config.runs if (r, split, tag) in by_run]
             if len(series) == len(config.runs):
                 row.splits[split] = _split_summary(series, higher_is_better)
+            elif series:
+                row.lacking[split] = [r for r in config.runs if (r, split, tag) not in by_run]
         rows.append(row)
     split = rank_split(r.splits for r in rows)
     rows = ranked(rows, lambda r: r.rank_value(split), lambda r: r.config.name, higher_is_better)
@@ -196,6 +199,13 @@ def _notes(table: GroupTable) -> list[str]:
         f"{table.split} values against the best configuration's (differs: p < {ALPHA}; "
         "- needs 2+ runs in both)."
     )
+    for r in table.rows:
+        notes += [
+            f"{r.config.name}: {', '.join(runs)} {'has' if len(runs) == 1 else 'have'} no "
+            f"{split} values, so its {split} columns are empty (a mean of some runs only "
+            "would not compare)."
+            for split, runs in r.lacking.items()
+        ]
     uneven = [
         r.config.name
         for r in table.rows

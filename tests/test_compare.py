@@ -133,3 +133,26 @@ def test_runs_with_train_only_are_ranked_by_train(tmp_path):
     out = lossboard_cli("compare", tmp_path)
     assert [line.split()[0] for line in out.stdout.splitlines()[3:5]] == ["b", "a"]
     assert "Ranked by the final train value of epoch_loss." in out.stdout
+
+
+def test_a_configuration_whose_runs_lack_a_split_is_not_ranked_by_it(tmp_path):
+    runs = {  # run -> (hparams, train, validation or None)
+        "a-seed0": ({"m": "a", "seed": 0}, 0.1, 0.1),
+        "a-seed1": ({"m": "a", "seed": 1}, 0.1, None),
+        "b-seed0": ({"m": "b", "seed": 0}, 0.5, 0.6),
+        "b-seed1": ({"m": "b", "seed": 1}, 0.5, 0.8),
+    }
+    for name, (hp, train, val) in runs.items():
+        with LossLogger(tmp_path / name, hparams=hp, verbose=0) as lg:
+            lg.on_train_batch_end(0, {"loss": train})
+            if val is not None:
+                lg.on_test_batch_end(0, {"loss": val})
+            lg.on_epoch_end(0)
+    out = lossboard_cli("compare", tmp_path, "--over", "seed")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines()[3:5]]
+    assert rows == ["m=b", "m=a"]  # a's lower train value is not ranked against b's validation
+    assert "Configurations without validation values (listed last, not ranked): m=a" in out.stdout
+    assert "m=a: a-seed1 has no validation values, so its validation columns are empty" in (
+        out.stdout
+    )
