@@ -218,6 +218,22 @@ def write_runs(
     return Written(out, list(aggregated), replaced)
 
 
+def _refuse_inside_a_run(
+    out: str | os.PathLike, source: str | os.PathLike, run_names: set[str]
+) -> None:
+    """Refuses an ``out`` inside one of the source runs: writing there would change that run."""
+    rel = os.path.relpath(os.path.abspath(out), os.path.abspath(source)).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../"):
+        return
+    for run in sorted(run_names):
+        if run == "." or rel == run or rel.startswith(run + "/"):
+            raise ValueError(
+                f"-o {os.fspath(out)!r} lies inside the source run {run!r}; writing there would "
+                "change that run. Choose a folder beside the runs, such as "
+                f"{os.path.join(os.fspath(source), 'mean')!r}, or outside them."
+            )
+
+
 def aggregate_root(
     points: Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
@@ -233,6 +249,9 @@ def aggregate_root(
         >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
         >>> aggregate_root(points, hparams, ["seed"], "logs/seeds-mean")  # doctest: +SKIP
     """
+    points = list(points)
+    if source:
+        _refuse_inside_a_run(out, source, {p.run for p in points})
     aggregated = [a for a in aggregate_points(points, hparams, over, runs) if a.bands]
     if not aggregated:
         raise ValueError(

@@ -101,13 +101,15 @@ def test_refuses_an_output_folder_it_did_not_write(tmp_path, occupied):
     if occupied == "a_file":
         (out_dir / "notes.txt").write_text("mine")
         expected = {"notes.txt"}
+        message = "already holds files that lossboard aggregate did not write"
     else:
         out_dir = src / "lr=0.1-seed0"  # a source run
         expected = set(os.listdir(out_dir))
+        message = "lies inside the source run 'lr=0.1-seed0'"
     before = digest(tmp_path)
     out = lossboard_cli("aggregate", src, "--over", "seed", "-o", out_dir)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "already holds files that lossboard aggregate did not write" in out.stderr
+    assert message in out.stderr
     assert set(os.listdir(out_dir)) == expected and digest(tmp_path) == before
 
 

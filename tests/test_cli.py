@@ -105,7 +105,8 @@ def test_demo_runs_twice_into_fresh_folders_quietly(tmp_path):
         (["compare", "ROOT", "--csv", "DIR"], "--csv 'DIR' is a directory; expected a file name"),
         (["compare", "ROOT", "--markdown", "DIR"], "--markdown 'DIR' is a directory"),
         (["compare", "ROOT", "--csv", "DIR/no/t.csv"], "the folder 'DIR/no' does not exist"),
-        (["aggregate", "ROOT", "--over", "lr", "-o", "ROOT/lr_0.1"], "did not write"),
+        (["aggregate", "ROOT", "--over", "lr", "-o", "ROOT/lr_0.1"], "inside the source run"),
+        (["aggregate", "ROOT", "--over", "lr", "-o", "ROOT/lr_0.1/mean"], "inside the source run"),
     ],
 )
 def test_clear_errors_exit_2_without_traceback(root, tmp_path, args, message):
