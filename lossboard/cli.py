@@ -102,13 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read(args: argparse.Namespace) -> tuple[list, dict]:
-    """The points and hparams under ``args.root``; with ``--over``, without aggregated runs."""
+    """The points and hparams under ``args.root``, without runs that ``aggregate`` wrote there."""
     from lossboard import groups, reader
 
     points, hparams = reader.read_root(args.root)
-    if getattr(args, "over", None):
-        points = groups.source_runs(points, args.root)
-    return points, hparams
+    sources = groups.source_runs(points, args.root)
+    for folder in sources.skipped:
+        path = os.path.join(args.root, folder)
+        print(
+            f"lossboard {args.command}: left out the runs in {path!r}, written by lossboard "
+            f"aggregate; to see them: lossboard {args.command} {path}",
+            file=sys.stderr,
+        )
+    return sources.points, hparams
 
 
 def _compare(args: argparse.Namespace) -> int:

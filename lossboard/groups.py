@@ -108,16 +108,26 @@ def aggregate_dirs(root: str | os.PathLike) -> list[str]:
     return found
 
 
-def source_runs(points: Iterable[Point], root: str | os.PathLike) -> list[Point]:
-    """``points`` without the runs that ``lossboard aggregate`` wrote under ``root``."""
-    skip = aggregate_dirs(root)
-    if "" in skip:
-        return []
+@dataclass
+class Sources:
+    """The points of source runs, and the folders of aggregated runs that were left out."""
+
+    points: list[Point]
+    skipped: list[str]
+
+
+def source_runs(points: Iterable[Point], root: str | os.PathLike) -> Sources:
+    """``points`` without the runs that ``lossboard aggregate`` wrote in a folder under ``root``.
+
+    ``root`` itself may be such a folder: its runs are then the ones to read.
+    """
+    skip = [d for d in aggregate_dirs(root) if d]
 
     def inside(run: str) -> bool:
         return any(run == d or run.startswith(d + "/") for d in skip)
 
-    return [p for p in points if not inside(p.run)]
+    kept = [p for p in points if not inside(p.run)]
+    return Sources(kept, skip)
 
 
 Curves = dict[tuple[str, str, str], dict[int, float]]

@@ -85,6 +85,14 @@ def test_sources_untouched_and_second_run_replaces(aggregated):
     # the grouped table of ROOT does not count the aggregated runs as sources
     table = lossboard_cli("compare", seeded.root, "--over", "seed")
     assert "lr=0.1" in table.stdout and "mean" not in table.stdout.split("Ranked")[0]
+    per_run = lossboard_cli("compare", seeded.root)
+    assert "mean/" not in per_run.stdout and "lr=0.1-seed0" in per_run.stdout
+    assert "left out the runs in" in per_run.stderr and "written by lossboard aggregate" in (
+        per_run.stderr
+    )
+    means = lossboard_cli("compare", os.path.join(seeded.root, "mean"))
+    names = [line.split()[0] for line in means.stdout.splitlines()[3:6]]
+    assert sorted(names[:2]) == ["lr=0.01", "lr=0.1"] and names[2] == "loner"
     assert {k: v for k, v in digest(seeded.root).items() if not k.startswith("mean")} == before
     # reading the means back: compare OUT equals the grouped means at the last common epoch
     grid = seeded.common("lr=0.1", "validation", "epoch_loss")
