@@ -25,6 +25,7 @@ _EXPORTS = {
     "ComponentMean": "lossboard.mean",
     "load": "lossboard.reader",
     "new_run_dir": "lossboard.runs",
+    "compare_groups": "lossboard.grouped",
 }
 
 __all__ = ["__version__", *_EXPORTS]

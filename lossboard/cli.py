@@ -1,4 +1,4 @@
-"""The ``lossboard`` command line: ``compare``, ``plot`` and ``demo``.
+"""The ``lossboard`` command line: ``compare``, ``plot``, ``aggregate`` and ``demo``.
 
 ``compare`` and ``plot`` read event files without importing TensorFlow.
 """
@@ -6,8 +6,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+
+OVER_HELP = (
+    "average runs over these hparams (e.g. --over seed): runs whose other hparams are equal "
+    "form one configuration"
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; expected a whole number of 1 or more")
+    return value
+
+
+def _output_file(option: str, path: str, example: str) -> str:
+    """Checks that ``path`` can be a new file, before any work is done."""
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{option} {path!r} is a directory; expected a file name, such as "
+            f"{os.path.join(path, example)!r}."
+        )
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise ValueError(
+            f"{option} {path!r}: the folder {parent!r} does not exist; create it first or "
+            "choose another path."
+        )
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--higher-is-better", action="store_true", help="rank by the largest value (accuracy)"
     )
+    compare.add_argument("--over", nargs="+", metavar="HPARAM", help=OVER_HELP)
     compare.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
@@ -39,33 +72,106 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--tags", nargs="+", help="tags to draw (default: every epoch_* tag)")
     plot.add_argument("--runs", metavar="GLOB", help="only runs whose name matches")
     plot.add_argument("--title", help="a title over the panels")
+    plot.add_argument("--over", nargs="+", metavar="HPARAM", help=OVER_HELP + "; draws the mean")
+    plot.add_argument(
+        "--band",
+        choices=("std", "minmax"),
+        default="std",
+        help="with --over: shade mean ± std (default) or min to max over the runs",
+    )
+
+    aggregate = commands.add_parser(
+        "aggregate",
+        help="write one mean run per configuration, for TensorBoard",
+        description=(
+            "Writes one run per configuration under OUT, in Keras' layout: epoch_<name> is the "
+            "mean over the configuration's runs, epoch_<name>/std, /min and /max the spread."
+        ),
+    )
+    aggregate.add_argument("root", help="the folder that holds the runs")
+    aggregate.add_argument("--over", nargs="+", metavar="HPARAM", required=True, help=OVER_HELP)
+    aggregate.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="a new folder for the mean runs"
+    )
+    aggregate.add_argument("--runs", metavar="GLOB", help="only runs whose name matches")
 
     demo = commands.add_parser("demo", help="train a few demo runs with a custom loop")
     demo.add_argument("--logdir", default="logs", help="where to write the runs (default: logs)")
-    demo.add_argument("--epochs", type=int, default=8, help="epochs per run (default: 8)")
+    demo.add_argument("--epochs", type=_positive_int, default=8, help="epochs per run (default: 8)")
     return parser
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from lossboard import compare, reader
+def _read(args: argparse.Namespace) -> tuple[list, dict]:
+    """The points and hparams under ``args.root``, without runs that ``aggregate`` wrote there."""
+    from lossboard import groups, reader
 
     points, hparams = reader.read_root(args.root)
-    summaries = compare.summarize(points, hparams, args.tag, args.runs, args.higher_is_better)
-    print(compare.as_text(summaries, args.tag))
-    for path, render in ((args.csv, compare.as_csv), (args.markdown, compare.as_markdown)):
+    sources = groups.source_runs(points, args.root)
+    for folder in sources.skipped:
+        path = os.path.join(args.root, folder)
+        print(
+            f"lossboard {args.command}: left out the runs in {path!r}, written by lossboard "
+            f"aggregate; to see them: lossboard {args.command} {path}",
+            file=sys.stderr,
+        )
+    return sources.points, hparams
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from lossboard import compare, grouped
+
+    for option, path, example in (
+        ("--csv", args.csv, "table.csv"),
+        ("--markdown", args.markdown, "table.md"),
+    ):
         if path:
+            _output_file(option, path, example)
+    points, hparams = _read(args)
+    if args.over:
+        table = grouped.summarize_groups(
+            points, hparams, args.over, args.tag, args.runs, args.higher_is_better
+        )
+        found, text = bool(table.rows), grouped.as_text(table)
+        csv_text, md_text = grouped.as_csv(table), grouped.as_markdown(table)
+    else:
+        summaries = compare.summarize(points, hparams, args.tag, args.runs, args.higher_is_better)
+        found, text = bool(summaries), compare.as_text(summaries, args.tag)
+        csv_text, md_text = compare.as_csv(summaries), compare.as_markdown(summaries, args.tag)
+    print(text)
+    for path, content in ((args.csv, csv_text), (args.markdown, md_text)):
+        if path and found:
             with open(path, "w", encoding="utf-8") as f:
-                f.write(render(summaries))
+                f.write(content)
             print(f"wrote {path}")
-    return 0 if summaries else 1
+    return 0 if found else 1
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from lossboard import plot, reader
+    from lossboard import plot
 
-    points, _ = reader.read_root(args.root)
-    drawn = plot.plot_runs(points, args.output, args.tags, args.runs, args.title)
-    print(f"wrote {args.output} ({len(drawn)} panel(s): {', '.join(drawn)})")
+    points, hparams = _read(args)
+    done = plot.plot_runs(
+        points,
+        args.output,
+        args.tags,
+        args.runs,
+        args.title,
+        over=args.over,
+        hparams=hparams,
+        band=args.band,
+    )
+    print(f"wrote {done.path} ({len(done.tags)} panel(s): {', '.join(done.tags)})")
+    return 0
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from lossboard import aggregate
+
+    points, hparams = _read(args)
+    result = aggregate.aggregate_root(
+        points, hparams, args.over, args.output, args.runs, source=args.root
+    )
+    print(result.report())
     return 0
 
 
@@ -77,11 +183,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "aggregate":
+            return _aggregate(args)
         from lossboard import demo
 
         return demo.main(args.logdir, args.epochs)
-    except (FileNotFoundError, ValueError, ImportError) as err:
+    except (ValueError, ImportError) as err:
         print(f"lossboard {args.command}: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the output was piped to a reader that stopped (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as err:
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"lossboard {args.command}:{where} {err.strerror or err}", file=sys.stderr)
         return 2
 
 

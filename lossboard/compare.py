@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lossboard.groups import curves, varying_keys
 from lossboard.reader import Point
 
 SPLIT_ORDER = ("train", "validation")
@@ -33,12 +33,42 @@ class RunSummary:
     splits: dict[str, SplitSummary] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
 
-    def rank_value(self) -> float:
-        """What runs are ranked by: the final validation value, else the final train value."""
-        for split in ("validation", "train"):
-            if split in self.splits:
-                return self.splits[split].final
+    def rank_value(self, split: str | None = None) -> float:
+        """The final value of ``split`` (NaN if the run lacks it).
+
+        Without ``split``: the final validation value, else the final train value.
+        """
+        for name in (split,) if split else ("validation", "train"):
+            if name in self.splits:
+                return self.splits[name].final
         return math.nan
+
+
+def rank_split(splits: Iterable[Iterable[str]]) -> str:
+    """The one split every row is ranked by: ``validation`` if any row has it, else ``train``.
+
+    Ranking one run's train value against another's validation value would compare
+    different data; rows without the chosen split are listed last.
+    """
+    return "validation" if any("validation" in s for s in splits) else "train"
+
+
+def best_of(values: list[tuple[int, float]], higher_is_better: bool) -> tuple[int, float]:
+    """``(step, value)`` of the best value of a sorted series, ignoring NaN; earliest on ties."""
+    finite = [v for v in values if not math.isnan(v[1])] or values
+    if higher_is_better:
+        return max(finite, key=lambda sv: (sv[1], -sv[0]))
+    return min(finite, key=lambda sv: (sv[1], sv[0]))
+
+
+def ranked(items: list, value, name, higher_is_better: bool) -> list:
+    """``items`` best first by ``value(item)``; NaN (missing) last, then by ``name(item)``."""
+
+    def order(item) -> tuple[bool, float, str]:
+        v = value(item)
+        return (math.isnan(v), -v if higher_is_better else v, name(item))
+
+    return sorted(items, key=order)
 
 
 def summarize(
@@ -50,6 +80,8 @@ def summarize(
 ) -> list[RunSummary]:
     """Summaries of every run that has ``tag``, best first.
 
+    Every run is ranked by the final value of one split (see :func:`rank_split`).
+
     Args:
         points: Scalars read back (see :func:`lossboard.reader.read_root`).
         hparams: Each run's hyperparameters.
@@ -57,32 +89,21 @@ def summarize(
         runs: A glob on run names (``"lr_*"``); all runs by default.
         higher_is_better: Rank and pick the best value by the maximum.
     """
-    series: dict[tuple[str, str], list[tuple[int, float]]] = {}
-    for p in points:
-        if p.tag == tag and (runs is None or fnmatch.fnmatch(p.run, runs)):
-            series.setdefault((p.run, p.split), []).append((p.step, p.value))
     summaries: dict[str, RunSummary] = {}
-    pick = max if higher_is_better else min
-    for (run, split), values in series.items():
-        values.sort()
-        finite = [v for v in values if not math.isnan(v[1])] or values
-        best_step, best = pick(
-            finite, key=lambda sv: (sv[1], -sv[0]) if higher_is_better else (sv[1], sv[0])
-        )
+    for (run, split, _), by_step in curves(points, [tag], runs).items():
+        values = sorted(by_step.items())
+        best_step, best = best_of(values, higher_is_better)
         summary = summaries.setdefault(run, RunSummary(run, hparams=dict(hparams.get(run, {}))))
-        summary.splits[split or "train"] = SplitSummary(values[-1][1], best, best_step, len(values))
-
-    def order(s: RunSummary) -> tuple[bool, float, str]:
-        value = s.rank_value()
-        return (math.isnan(value), -value if higher_is_better else value, s.run)
-
-    return sorted(summaries.values(), key=order)
+        summary.splits[split] = SplitSummary(values[-1][1], best, best_step, len(values))
+    split = rank_split(s.splits for s in summaries.values())
+    return ranked(
+        list(summaries.values()), lambda s: s.rank_value(split), lambda s: s.run, higher_is_better
+    )
 
 
 def varying_hparams(summaries: list[RunSummary]) -> list[str]:
     """Names of the hparams whose values differ between the runs."""
-    names = sorted({k for s in summaries for k in s.hparams})
-    return [n for n in names if len({repr(s.hparams.get(n)) for s in summaries}) > 1]
+    return varying_keys([s.hparams for s in summaries])
 
 
 def fmt(value: float) -> str:
@@ -100,7 +121,7 @@ def rows(summaries: list[RunSummary], number=fmt) -> tuple[list[str], list[list[
     hp_names = varying_hparams(summaries)
     header = ["run"]
     for split in splits:
-        short = "val" if split == "validation" else split
+        short = split_label(split)
         header += [f"{short} final", f"{short} best", f"{short} best epoch", f"{short} epochs"]
     header += hp_names
     table = []
@@ -118,42 +139,74 @@ def rows(summaries: list[RunSummary], number=fmt) -> tuple[list[str], list[list[
     return header, table
 
 
-def as_text(summaries: list[RunSummary], tag: str) -> str:
-    """An aligned plain-text table for the terminal."""
-    if not summaries:
-        return f"No run has the tag {tag!r}."
-    header, table = rows(summaries)
+def split_label(split: str) -> str:
+    """The short column prefix of a split: ``train`` or ``val``."""
+    return "val" if split == "validation" else split
+
+
+def ranking_notes(tag: str, split: str, missing: list[str], kind: str = "runs") -> list[str]:
+    """Lines under a table that say which split ranks it and which rows lack that split."""
+    notes = [f"Ranked by the final {split} value of {tag}."]
+    if missing:
+        notes.append(
+            f"{kind.capitalize()} without {split} values (listed last, not ranked): "
+            + ", ".join(missing)
+        )
+    return notes
+
+
+def render_text(title: str, header: list[str], table: list[list[str]], notes: Sequence[str]) -> str:
+    """An aligned plain-text table: first column left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs).rstrip()
 
-    out = [
-        f"{tag}: {len(summaries)} run(s), best first",
-        line(header),
-        line(["-" * w for w in widths]),
-    ]
+    out = [title, line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in table]
-    return "\n".join(out)
+    return "\n".join([*out, *notes])
 
 
-def as_markdown(summaries: list[RunSummary]) -> str:
-    """A Markdown table."""
-    header, table = rows(summaries)
+def render_markdown(header: list[str], table: list[list[str]], notes: Sequence[str] = ()) -> str:
+    """A Markdown table, then the notes as a paragraph."""
     out = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
     ]
     out += ["| " + " | ".join(r) + " |" for r in table]
+    if notes:
+        out += ["", *[f"{n}  " for n in notes]]
     return "\n".join(out) + "\n"
 
 
-def as_csv(summaries: list[RunSummary]) -> str:
-    """CSV with full-precision values."""
-    header, table = rows(summaries, number=repr)
+def render_csv(header: list[str], table: list[list[str]]) -> str:
+    """CSV text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(table)
     return buffer.getvalue()
+
+
+def _notes(summaries: list[RunSummary], tag: str) -> list[str]:
+    split = rank_split(s.splits for s in summaries)
+    return ranking_notes(tag, split, [s.run for s in summaries if split not in s.splits])
+
+
+def as_text(summaries: list[RunSummary], tag: str) -> str:
+    """An aligned plain-text table for the terminal."""
+    if not summaries:
+        return f"No run has the tag {tag!r}."
+    title = f"{tag}: {len(summaries)} run(s), best first"
+    return render_text(title, *rows(summaries), _notes(summaries, tag))
+
+
+def as_markdown(summaries: list[RunSummary], tag: str = "epoch_loss") -> str:
+    """A Markdown table."""
+    return render_markdown(*rows(summaries), _notes(summaries, tag))
+
+
+def as_csv(summaries: list[RunSummary]) -> str:
+    """CSV with full-precision values."""
+    return render_csv(*rows(summaries, number=repr))

@@ -3,8 +3,11 @@
 It trains a small regression model on data it generates (no network), with
 two loss components besides the total (per-example ``mse`` and an ``l2`` weight
 penalty, one number per batch), ``batch_size=len(x)`` so that the short last
-batch counts exactly and ``loss == mse + l2`` per epoch, a validation
-set, and a few learning rates: one run each, ready to compare in TensorBoard.
+batch counts exactly and ``loss == mse + l2`` per epoch, a validation set, and
+two learning rates, each trained over a few seeds: ready to compare in
+TensorBoard, and configuration by configuration with ``lossboard compare --over seed``.
+Every invocation writes its runs into a new folder, so running it again never adds
+epochs to earlier runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import numpy as np
 #: The runs the demo trains: run name -> hyperparameters.
 DEMO_RUNS: dict[str, dict[str, Any]] = {
     "lr_0.003": {"learning_rate": 3e-3, "l2": 1e-4},
-    "lr_0.01": {"learning_rate": 1e-2, "l2": 1e-4},
     "lr_0.03": {"learning_rate": 3e-2, "l2": 1e-4},
 }
 
@@ -33,19 +35,31 @@ def make_data(n: int, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.
     return x, y
 
 
+#: The seeds each configuration is trained with.
+DEMO_SEEDS = (0, 1)
+
+
 def train_run(
-    run_dir: str, learning_rate: float, l2: float, epochs: int = 8, batch_size: int = 64
+    run_dir: str,
+    learning_rate: float,
+    l2: float,
+    epochs: int = 8,
+    batch_size: int = 64,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Trains one run with a custom loop; returns the last epoch's averages."""
+    """Trains one run with a custom loop; returns the last epoch's averages.
+
+    ``seed`` sets the initial weights and the shuffling order (the data stay the same).
+    """
     import keras
     import tensorflow as tf
 
     from lossboard import LossLogger
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     x, y = make_data(1000)  # 1000 is not a multiple of 64: the last batch is short
     x_val, y_val = make_data(300, seed=1)
-    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=0).batch(batch_size)
+    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=seed).batch(batch_size)
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
     model = keras.Sequential(
         [
@@ -72,7 +86,7 @@ def train_run(
 
     val_step = tf.function(lambda xb, yb: losses(xb, yb))
     history: dict[str, float] = {}
-    hparams = {"learning_rate": learning_rate, "l2": l2, "batch_size": batch_size}
+    hparams = {"learning_rate": learning_rate, "l2": l2, "batch_size": batch_size, "seed": seed}
     with LossLogger(run_dir, hparams=hparams, verbose=0) as logger:
         for epoch in range(epochs):
             for step, (xb, yb) in enumerate(train_ds):
@@ -93,22 +107,47 @@ def _script(name: str) -> str:
 
 
 def main(logdir: str = "logs", epochs: int = 8) -> int:
-    """Trains every demo run under ``logdir`` and says how to look at them."""
-    started = time.perf_counter()
-    for name, hp in DEMO_RUNS.items():
-        history = train_run(os.path.join(logdir, name), epochs=epochs, **hp)
-        print(
-            f"{name:>9}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
-            f"({epochs} epochs)"
-        )
-    from lossboard import compare, reader
+    """Trains every demo configuration over :data:`DEMO_SEEDS` in a new folder under ``logdir``.
 
-    points, hparams = reader.read_root(logdir)
-    runs = [r for r in compare.summarize(points, hparams) if r.run in DEMO_RUNS]
-    print(f"\nWrote {len(DEMO_RUNS)} runs to {logdir}/ in {time.perf_counter() - started:.0f} s.\n")
-    print(compare.as_text(runs, "epoch_loss"))
-    tensorboard = _script("tensorboard")
-    print(f"\nOpen them in TensorBoard (Scalars, HParams):  {tensorboard} --logdir {logdir}")
-    print(f"Compare them again:  {_script('lossboard')} compare {logdir}")
-    print(f"Plot them:  {_script('lossboard')} plot {logdir} -o curves.png")
+    Prints the runs, the table of configurations (mean ± std over the seeds) and the
+    commands to look at them.
+
+    Raises:
+        ValueError: When ``epochs`` is below 1.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs: got {epochs}; expected 1 or more, such as 8.")
+    from lossboard import grouped, reader
+    from lossboard.quiet import import_tensorflow_quietly
+    from lossboard.runs import new_run_dir
+
+    started = time.perf_counter()
+    import_tensorflow_quietly()
+    root = new_run_dir(logdir, "demo")
+    for name, hp in DEMO_RUNS.items():
+        for seed in DEMO_SEEDS:
+            run = f"{name}-seed{seed}"
+            history = train_run(os.path.join(root, run), epochs=epochs, seed=seed, **hp)
+            print(
+                f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
+                f"({epochs} epochs)"
+            )
+    points, hparams = reader.read_root(root)
+    table = grouped.summarize_groups(points, hparams, ["seed"])
+    count = len(DEMO_RUNS) * len(DEMO_SEEDS)
+    print(
+        f"\nWrote {count} runs ({len(DEMO_RUNS)} learning rates x {len(DEMO_SEEDS)} seeds) to "
+        f"{root}/ in {time.perf_counter() - started:.0f} s.\n"
+    )
+    print(grouped.as_text(table))
+    lossboard, mean = _script("lossboard"), os.path.join(root, "mean")
+    print(
+        f"\nOpen them in TensorBoard (Scalars, HParams):  {_script('tensorboard')} --logdir {root}"
+    )
+    print(f"Compare them again:  {lossboard} compare {root} --over seed")
+    print(f"One mean run per learning rate:  {lossboard} aggregate {root} --over seed -o {mean}")
+    print(
+        f"Plot them (needs matplotlib: pip install matplotlib):  "
+        f"{lossboard} plot {root} --over seed -o curves.png"
+    )
     return 0

@@ -1,19 +1,28 @@
-"""Learning curves of several runs in one PNG: ``lossboard plot``."""
+"""Learning curves of several runs in one PNG: ``lossboard plot``.
+
+One panel per tag, one colour per run (or, with ``over``, per configuration: its mean with a
+shaded band), train solid and validation dashed.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from lossboard.aggregate import aggregate_points
+from lossboard.groups import curves
 from lossboard.reader import Point
 
 _INSTALL_HINT = (
-    "lossboard plot needs matplotlib, an optional extra: pip install 'lossboard[plot]' "
-    "(or pip install matplotlib)."
+    "lossboard plot needs matplotlib, an optional dependency: pip install matplotlib "
+    "(from a clone of lossboard: pip install -e '.[plot]')."
 )
+#: Most entries the legend lists; past it, the legend says how many it left out.
+LEGEND_CAP = 60
+_STYLES = {"train": "-", "validation": "--"}
 
 
 def _pyplot():
@@ -27,36 +36,151 @@ def _pyplot():
     return plt
 
 
+@dataclass
+class Line:
+    """One curve to draw: a run's (or a configuration's mean) values of one split and tag."""
+
+    label: str
+    split: str
+    tag: str
+    steps: list[int]
+    values: list[float]
+    low: list[float] | None = None  # the band, with ``over``
+    high: list[float] | None = None
+
+
+@dataclass
+class Plotted:
+    """What :func:`plot_runs` wrote.
+
+    Attributes:
+        path: The file written.
+        tags: The tags drawn, in panel order.
+        labels: The runs (or configurations) drawn, one colour each.
+        legend: The legend's entries (at most :data:`LEGEND_CAP` runs, then a count).
+    """
+
+    path: str
+    tags: list[str]
+    labels: list[str]
+    legend: list[str]
+
+
+def output_path(output: str | os.PathLike) -> str:
+    """The file to write: ``output``, with ``.png`` added when it has no extension.
+
+    Raises:
+        ValueError: When the extension is not an image format matplotlib writes.
+    """
+    path = os.fspath(output)
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if not ext:
+        return path + ".png"
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if ext not in formats:
+        raise ValueError(
+            f"-o {path!r}: matplotlib cannot write .{ext} files; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))}, such as curves.png."
+        )
+    return path
+
+
+def run_lines(series: Mapping[tuple[str, str, str], Mapping[int, float]]) -> list[Line]:
+    """One line per run, split and tag."""
+    out = []
+    for (run, split, tag), values in series.items():
+        steps = sorted(values)
+        out.append(Line(run, split, tag, steps, [values[s] for s in steps]))
+    return out
+
+
+def configuration_lines(
+    points: Iterable[Point],
+    hparams: Mapping[str, Mapping[str, Any]],
+    over: Sequence[str],
+    tags: Iterable[str] | None = None,
+    runs: str | None = None,
+    band: str = "std",
+) -> list[Line]:
+    """One line per configuration, split and tag: the mean, with a ``std`` or ``minmax`` band."""
+    out = []
+    for agg in aggregate_points(points, hparams, over, runs, tags):
+        label = f"{agg.config.name} (n={len(agg.config.runs)})"
+        for (split, tag), b in agg.bands.items():
+            if band == "minmax":
+                low, high = [s.low for s in b.spreads], [s.high for s in b.spreads]
+            else:
+                low = [s.mean - s.std if s.n > 1 else s.mean for s in b.spreads]
+                high = [s.mean + s.std if s.n > 1 else s.mean for s in b.spreads]
+            out.append(Line(label, split, tag, b.steps, b.mean, low, high))
+    return out
+
+
+def colours(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10, tab20, then tab20+tab20b+tab20c (60), then turbo."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps
+
+    def listed(*names: str) -> list[Any]:
+        return [c for name in names for c in cmap[name](range(cmap[name].N))]
+
+    if n <= 10:
+        return listed("tab10")[:n]
+    if n <= 20:
+        return listed("tab20")[:n]
+    if n <= 60:
+        return listed("tab20", "tab20b", "tab20c")[:n]
+    return [cmap["turbo"](0.05 + 0.9 * i / (n - 1)) for i in range(n)]
+
+
 def plot_runs(
     points: Iterable[Point],
     output: str | os.PathLike,
     tags: Sequence[str] | None = None,
     runs: str | None = None,
     title: str | None = None,
-) -> list[str]:
+    *,
+    over: Sequence[str] | None = None,
+    hparams: Mapping[str, Mapping[str, Any]] | None = None,
+    band: str = "std",
+) -> Plotted:
     """Draws one panel per tag, one colour per run, train solid and validation dashed.
 
     Args:
         points: Scalars read back (see :func:`lossboard.reader.read_root`).
-        output: The PNG file to write.
+        output: The image to write; ``.png`` is added to a name without an extension.
         tags: The tags to draw (default: every ``epoch_*`` tag).
         runs: A glob on run names.
         title: A title over the panels.
+        over: Hparams to average over (such as ``["seed"]``): one line per configuration,
+            the mean at the epochs all its runs reached, with a shaded band.
+        hparams: Each run's hparams (needed with ``over``).
+        band: With ``over``: ``"std"`` (mean ± sample std) or ``"minmax"``.
 
     Returns:
-        The tags drawn, in panel order.
+        The file written, the tags drawn in panel order, and the legend's labels.
 
     Raises:
         ImportError: When matplotlib is not installed (says how to install it).
-        ValueError: When nothing matches.
+        ValueError: When nothing matches or the file extension is not an image format.
+
+    Example:
+        >>> from lossboard.reader import read_root
+        >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
+        >>> plot_runs(points, "mean.png", over=["seed"], hparams=hparams)  # doctest: +SKIP
     """
-    series: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
-    for p in points:
-        if runs is not None and not fnmatch.fnmatch(p.run, runs):
-            continue
-        if (tags is None and p.tag.startswith("epoch_")) or (tags is not None and p.tag in tags):
-            series.setdefault((p.tag, p.run, p.split), []).append((p.step, p.value))
-    drawn = sorted({t for t, _, _ in series}, key=lambda t: (t != "epoch_loss", t))
+    if band not in ("std", "minmax"):
+        raise ValueError(f"band: got {band!r}; expected 'std' or 'minmax'.")
+    if tags is None:
+        points = [p for p in points if p.tag.startswith("epoch_")]
+    if over:
+        lines = configuration_lines(points, hparams or {}, over, tags, runs, band)
+    else:
+        lines = run_lines(curves(points, tags, runs))
+    drawn = sorted({line.tag for line in lines}, key=lambda t: (t != "epoch_loss", t))
     if tags is not None:
         drawn = [t for t in tags if t in drawn]
     if not drawn:
@@ -64,43 +188,51 @@ def plot_runs(
             f"nothing to plot: no run has the tags {list(tags) if tags else 'epoch_*'}."
         )
     plt = _pyplot()
-    run_names = sorted({r for _, r, _ in series})
-    colours = plt.get_cmap("tab10" if len(run_names) <= 10 else "tab20")
+    path = output_path(output)
+    labels = sorted({line.label for line in lines})
+    colour = dict(zip(labels, colours(len(labels)), strict=True))
     cols = min(3, len(drawn))
-    rows = math.ceil(len(drawn) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    panel_rows = math.ceil(len(drawn) / cols)
+    width = max(5.2 * cols, 8.0 if len(labels) > 10 else 0.0)
+    legend_cols = max(1, min(6, int(width * 72 / (7 * max(map(len, labels)) + 40))))
+    shown = labels[:LEGEND_CAP]
+    legend_rows = math.ceil((len(shown) + 3) / legend_cols)
+    legend_height = 0.2 * legend_rows + 0.3
+    height = 3.8 * panel_rows + legend_height
+    fig, axes = plt.subplots(panel_rows, cols, figsize=(width, height), squeeze=False)
     for ax, tag in zip(axes.flat, drawn, strict=False):
-        for i, run in enumerate(run_names):
-            for split, style in (("train", "-"), ("validation", "--"), ("", "-")):
-                values = sorted(series.get((tag, run, split), []))
-                if values:
-                    label = f"{run} ({split or 'train'})"
-                    ax.plot(
-                        *zip(*values, strict=True),
-                        style,
-                        color=colours(i % colours.N),
-                        label=label,
-                        marker="o",
-                        markersize=3,
-                    )
+        for line in sorted(lines, key=lambda x: (x.label, x.split)):
+            if line.tag != tag:
+                continue
+            c = colour[line.label]
+            ax.plot(
+                line.steps, line.values, _STYLES.get(line.split, "-"), color=c, marker="o", ms=3
+            )
+            if line.low is not None and line.high is not None:
+                ax.fill_between(line.steps, line.low, line.high, color=c, alpha=0.15, lw=0)
         ax.set_title(tag.removeprefix("epoch_").removeprefix("batch_"))
         ax.set_xlabel("epoch" if tag.startswith("epoch_") else "step")
         ax.set_ylabel(tag)
         ax.grid(alpha=0.3)
-    spare = list(axes.flat)[len(drawn) :]
-    for ax in spare:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in list(axes.flat)[len(drawn) :]:
         ax.axis("off")
-    legend: dict[str, Any] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            legend.setdefault(label, handle)
-    labels, handles = list(legend), list(legend.values())
-    fig.legend(
-        handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False, fontsize=9
-    )
+    handles = [plt.Line2D([], [], color=colour[label], marker="o") for label in shown]
+    names = list(shown)
+    if len(labels) > len(shown):
+        handles.append(plt.Line2D([], [], color="none"))
+        names.append(f"... {len(labels) - len(shown)} more not listed")
+    for split in ("train", "validation"):
+        if any(line.split == split for line in lines):
+            handles.append(plt.Line2D([], [], color="black", linestyle=_STYLES[split]))
+            names.append(split)
+    if over:
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3))
+        names.append("mean ± std" if band == "std" else "min to max")
+    fig.legend(handles, names, loc="lower center", ncol=legend_cols, frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(labels) / 4), 1, 1))
-    fig.savefig(os.fspath(output), dpi=110)
+    fig.tight_layout(rect=(0, legend_height / height, 1, 1))
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return drawn
+    return Plotted(path, drawn, labels, names)

@@ -9,8 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from seeded import lossboard_cli as lossboard
 
-from lossboard import LossLogger
+from lossboard import LossLogger, reader
 
 RUNS = {  # run -> (hparams, train losses per epoch, validation losses per epoch)
     "lr_0.1": ({"lr": 0.1, "opt": "sgd"}, [3.0, 2.0, 1.5], [3.5, 2.6, 2.2]),
@@ -31,16 +32,6 @@ def root(tmp_path_factory):
                 logger.on_test_batch_end(0, {"loss": v})
                 logger.on_epoch_end(epoch)
     return root
-
-
-def lossboard(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "lossboard", *map(os.fspath, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_compare_ranks_by_final_validation_and_shows_differing_hparams(root, tmp_path):
@@ -79,27 +70,76 @@ def test_plot_writes_a_png_with_one_panel_per_component(root, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_demo_writes_runs_that_compare_reads(tmp_path):
-    out = lossboard("demo", "--logdir", tmp_path / "logs", "--epochs", "2")
-    assert out.returncode == 0, out.stderr
-    assert "tensorboard --logdir" in out.stdout
-    table = lossboard("compare", tmp_path / "logs")
-    assert table.returncode == 0
-    assert len([line for line in table.stdout.splitlines() if line.startswith("lr_")]) == 3
+def test_demo_runs_twice_into_fresh_folders_quietly(tmp_path):
+    """Each demo writes its own runs (no epoch logged twice) and prints nothing on stderr."""
+    from lossboard.demo import DEMO_RUNS, DEMO_SEEDS
+
+    logs = tmp_path / "logs"
+    for attempt in (1, 2):
+        out = lossboard("demo", "--logdir", logs, "--epochs", "2", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stderr == ""  # no warnings about code the user did not write
+        assert len(os.listdir(logs)) == attempt  # a new timestamped folder each time
+    assert "configuration(s) over seed, best first" in out.stdout
+    assert "pip install matplotlib" in out.stdout
+    hints = [line.split(":  ", 1)[1] for line in out.stdout.splitlines() if ":  " in line]
+    folder = logs / sorted(os.listdir(logs))[-1]
+    assert any(h.endswith(f"--logdir {folder}") for h in hints)
+    for folder in logs.iterdir():
+        points, hparams = reader.read_root(folder)
+        assert len(hparams) == len(DEMO_RUNS) * len(DEMO_SEEDS)
+        steps = [(p.run, p.split, p.tag, p.step) for p in points]
+        assert sorted({s[3] for s in steps}) == [0, 1] and len(steps) == len(set(steps))
+    plot_hint = next(h for h in hints if " plot " in h).split()
+    pytest.importorskip("matplotlib")
+    drawn = subprocess.run(plot_hint, capture_output=True, text=True, cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "curves.png").exists()
 
 
-def test_console_script_and_no_tensorflow_import(root):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--epochs", "0"], "--epochs: got '0'; expected a whole number of 1 or more"),
+        (["demo", "--epochs", "-3"], "--epochs: got '-3'; expected a whole number of 1 or more"),
+        (["compare", "ROOT", "--csv", "DIR"], "--csv 'DIR' is a directory; expected a file name"),
+        (["compare", "ROOT", "--markdown", "DIR"], "--markdown 'DIR' is a directory"),
+        (["compare", "ROOT", "--csv", "DIR/no/t.csv"], "the folder 'DIR/no' does not exist"),
+        (["aggregate", "ROOT", "--over", "lr", "-o", "ROOT/lr_0.1"], "inside the source run"),
+        (["aggregate", "ROOT", "--over", "lr", "-o", "ROOT/lr_0.1/mean"], "inside the source run"),
+    ],
+)
+def test_clear_errors_exit_2_without_traceback(root, tmp_path, args, message):
+    subs = {"ROOT": os.fspath(root), "DIR": os.fspath(tmp_path)}
+    for key, value in subs.items():
+        args = [a.replace(key, value) for a in args]
+        message = message.replace(key, value)
+    out = lossboard(*args)
+    assert out.returncode == 2, out.stdout
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_console_script(root):
     script = os.path.join(os.path.dirname(sys.executable), "lossboard")
     assert os.path.exists(script), "pip install -e . should install the lossboard command"
     out = subprocess.run([script, "compare", os.fspath(root)], capture_output=True, text=True)
     assert out.returncode == 0 and "lr_0.01" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["compare"], ["compare", "--over", "lr"], ["plot", "--over", "lr", "-o", "OUT/c.png"]],
+)
+def test_reading_commands_do_not_import_tensorflow(root, tmp_path, args):
+    if args[0] == "plot":
+        pytest.importorskip("matplotlib")
+    args = [args[0], os.fspath(root), *(a.replace("OUT", os.fspath(tmp_path)) for a in args[1:])]
     code = (
-        "import sys; from lossboard.cli import main; main(['compare', sys.argv[1]]); "
-        "assert 'tensorflow' not in sys.modules, 'compare imported tensorflow'"
+        "import sys; from lossboard.cli import main; code = main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules, 'imported tensorflow'; sys.exit(code)"
     )
-    quick = subprocess.run(
-        [sys.executable, "-c", code, os.fspath(root)], capture_output=True, text=True
-    )
+    quick = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert quick.returncode == 0, quick.stderr[-2000:]
 
 
@@ -114,5 +154,5 @@ def test_plot_without_matplotlib_says_how_to_install(root, tmp_path):
         text=True,
     )
     assert out.returncode == 2
-    assert "pip install 'lossboard[plot]'" in out.stderr
+    assert "pip install matplotlib" in out.stderr and "pip install -e '.[plot]'" in out.stderr
     assert not (tmp_path / "c.png").exists()

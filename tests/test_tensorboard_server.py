@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import quote
 
 import numpy as np
 import pytest
+from seeded import CONFIGS, lossboard_cli, write_seeded_runs
 
 from lossboard import LossLogger
 
@@ -55,6 +57,12 @@ def served(tmp_path_factory):
                 expected[(name, "train", "epoch_loss", epoch)] = cat.mean()
                 expected[(name, "train", "epoch_kl", epoch)] = (cat * cat).mean()
                 expected[(name, "validation", "epoch_loss", epoch)] = vcat.mean()
+    yield from _serve(root, 2 * len(RUNS), expected)
+
+
+def _serve(root, runs: int, payload):
+    """Starts `tensorboard --logdir root` on 127.0.0.1; yields (base_url, payload) once it
+    lists ``runs`` runs; stops it afterwards."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -78,7 +86,7 @@ def served(tmp_path_factory):
         deadline = time.monotonic() + 90
         while True:
             try:
-                if len(_get(base + "/data/runs")) >= 2 * len(RUNS):
+                if len(_get(base + "/data/runs")) >= runs:
                     break
             except OSError:
                 pass
@@ -87,7 +95,7 @@ def served(tmp_path_factory):
                     f"tensorboard did not start: {proc.stderr.read().decode()[-2000:]}"
                 )
             time.sleep(0.5)
-        yield base, expected
+        yield base, payload
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -111,6 +119,17 @@ def test_scalar_values_are_the_numpy_means(served):
         assert points[epoch] == pytest.approx(value, rel=2e-7), (name, split, tag, epoch)
 
 
+def _sessions(base: str) -> list[dict]:
+    body = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    return _get(base + "/data/plugin/hparams/session_groups", body)["sessionGroups"]
+
+
 def test_hparams_dashboard_lists_each_run_with_its_losses(served):
     base, _ = served
     experiment = _get(base + "/data/plugin/hparams/experiment", {"experimentName": ""})
@@ -118,15 +137,52 @@ def test_hparams_dashboard_lists_each_run_with_its_losses(served):
     assert {"lr", "optimizer"} <= hparams
     metrics = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"]}
     assert {("train", "epoch_loss"), ("validation", "epoch_loss"), ("train", "epoch_kl")} <= metrics
-    sessions = _get(
-        base + "/data/plugin/hparams/session_groups",
-        {
-            "experimentName": "",
-            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
-            "colParams": [],
-            "startIndex": 0,
-            "sliceSize": 10,
-        },
-    )
-    lrs = sorted(g["hparams"]["lr"] for g in sessions["sessionGroups"])
+    lrs = sorted(g["hparams"]["lr"] for g in _sessions(base))
     assert lrs == [0.01, 0.1]
+
+
+@pytest.fixture(scope="module")
+def aggregated(tmp_path_factory):
+    """Seeded runs aggregated with `lossboard aggregate`, served from OUT."""
+    seeded = write_seeded_runs(tmp_path_factory.mktemp("seeds"))
+    out_dir = tmp_path_factory.mktemp("mean")
+    done = lossboard_cli("aggregate", seeded.root, "--over", "seed", "-o", out_dir)
+    assert done.returncode == 0, done.stderr
+    # lr=0.1, lr=0.01 (train, validation) and loner (train)
+    yield from _serve(out_dir, 2 * len(CONFIGS) + 1, seeded)
+
+
+def test_aggregated_runs_and_spread_tags_are_served(aggregated):
+    base, _ = aggregated
+    runs = set(_get(base + "/data/runs"))
+    splits = {"lr=0.1/train", "lr=0.1/validation", "lr=0.01/train", "lr=0.01/validation"}
+    assert splits | {"loner/train"} <= runs
+    assert {r.split("/")[0] for r in runs} == {"lr=0.1", "lr=0.01", "loner"}  # no source run
+    tags = _get(base + "/data/plugin/scalars/tags")
+    spread = {f"{t}/{s}" for t in ("epoch_loss", "epoch_kl") for s in ("std", "min", "max")}
+    assert set(tags["lr=0.1/train"]) == {"epoch_loss", "epoch_kl"} | spread
+    assert set(tags["loner/train"]) == {"epoch_loss", "epoch_loss/min", "epoch_loss/max"}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize(("split", "tag"), [("train", "epoch_loss"), ("validation", "epoch_loss")])
+def test_aggregated_scalars_are_numpy_means(aggregated, config, split, tag):
+    base, seeded = aggregated
+    grid = seeded.common(config, split, tag)
+    for name, values in ((tag, grid.mean(axis=1)), (f"{tag}/std", grid.std(axis=1, ddof=1))):
+        url = f"{base}/data/plugin/scalars/scalars?run={quote(config)}/{split}&tag={quote(name)}"
+        points = {step: v for _, step, v in _get(url)}
+        assert sorted(points) == list(range(grid.shape[0]))
+        for epoch, value in enumerate(values):
+            assert points[epoch] == pytest.approx(value, rel=2e-7), (name, epoch)
+
+
+def test_hparams_dashboard_lists_one_session_per_configuration(aggregated):
+    base, _ = aggregated
+    experiment = _get(base + "/data/plugin/hparams/experiment", {"experimentName": ""})
+    assert {h["name"] for h in experiment["hparamInfos"]} == {"lr", "optimizer", "runs"}
+    groups = sorted(
+        (g["hparams"].get("lr", -1), g["hparams"]["runs"], len(g["sessions"]))
+        for g in _sessions(base)
+    )
+    assert groups == [(-1, 1, 1), (0.01, 3, 1), (0.1, 3, 1)]  # loner has no lr

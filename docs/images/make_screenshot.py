@@ -3,7 +3,10 @@
 1. trains two demo runs (learning rates 0.003 and 0.03) into a temporary folder;
 2. starts a real TensorBoard server on 127.0.0.1 and screenshots its Scalars and HParams dashboards
    with headless Chromium (Debian's package `chromium`);
-3. draws `lossboard plot` of the same runs.
+3. draws `lossboard plot` of the same runs;
+4. trains both learning rates over three seeds, writes their mean runs with
+   `lossboard aggregate --over seed`, screenshots those in TensorBoard, and draws
+   `lossboard plot --over seed`.
 """
 
 from __future__ import annotations
@@ -26,17 +29,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def main() -> int:
-    from lossboard import demo
-    from lossboard.plot import plot_runs
-    from lossboard.reader import read_root
-
-    root = tempfile.mkdtemp(prefix="lossboard-shot-")
-    for name in ("lr_0.003", "lr_0.03"):
-        demo.train_run(os.path.join(root, name), epochs=12, **demo.DEMO_RUNS[name])
-    points, _ = read_root(root)
-    plot_runs(points, os.path.join(HERE, "curves.png"), title="lossboard demo: two learning rates")
-
+def screenshots(root: str, pages: tuple[tuple[str, str], ...]) -> None:
+    """Serves ``root`` with a real TensorBoard and screenshots each ``(picture, fragment)``."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("chromium not found: apt-get install chromium")
     port = free_port()
     server = subprocess.Popen(
         [
@@ -61,14 +58,6 @@ def main() -> int:
             except OSError:
                 time.sleep(0.5)
         time.sleep(3)
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        if chromium is None:
-            print("chromium not found: apt-get install chromium", file=sys.stderr)
-            return 1
-        pages = (
-            ("tensorboard-scalars.png", "#scalars&tagFilter=epoch_loss"),
-            ("tensorboard-hparams.png", "#hparams"),
-        )
         for picture, fragment in pages:
             subprocess.run(
                 [
@@ -95,7 +84,50 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print("wrote docs/images/curves.png, tensorboard-scalars.png and tensorboard-hparams.png")
+
+
+def main() -> int:
+    from lossboard import demo
+    from lossboard.aggregate import aggregate_root
+    from lossboard.plot import plot_runs
+    from lossboard.reader import read_root
+
+    root = tempfile.mkdtemp(prefix="lossboard-shot-")
+    for name in ("lr_0.003", "lr_0.03"):
+        demo.train_run(os.path.join(root, name), epochs=12, **demo.DEMO_RUNS[name])
+    points, _ = read_root(root)
+    plot_runs(points, os.path.join(HERE, "curves.png"), title="lossboard demo: two learning rates")
+    screenshots(
+        root,
+        (
+            ("tensorboard-scalars.png", "#scalars&tagFilter=epoch_loss"),
+            ("tensorboard-hparams.png", "#hparams"),
+        ),
+    )
+
+    seeds = tempfile.mkdtemp(prefix="lossboard-seeds-")
+    for name in ("lr_0.003", "lr_0.03"):
+        for seed in (0, 1, 2):
+            run = os.path.join(seeds, f"{name}-seed{seed}")
+            demo.train_run(run, epochs=12, seed=seed, **demo.DEMO_RUNS[name])
+    points, hparams = read_root(seeds)
+    plot_runs(
+        points,
+        os.path.join(HERE, "curves-over-seed.png"),
+        over=["seed"],
+        hparams=hparams,
+        title="lossboard plot --over seed: mean ± std of 3 seeds",
+    )
+    mean = os.path.join(tempfile.mkdtemp(prefix="lossboard-mean-"), "mean")
+    aggregate_root(points, hparams, ["seed"], mean, source=seeds)
+    screenshots(
+        mean,
+        (
+            ("tensorboard-aggregated-scalars.png", "#scalars&tagFilter=epoch_loss"),
+            ("tensorboard-aggregated-hparams.png", "#hparams"),
+        ),
+    )
+    print("wrote docs/images/curves.png, curves-over-seed.png and four TensorBoard screenshots")
     return 0
 
 
