@@ -39,7 +39,11 @@ LEGACY = ["tensorflow==2.21.0", "tf_keras==2.21.0", "tensorboard==2.21.0"]
 # The behaviour every stack must keep: the logger, model.fit, the reader, the mean and batch paths.
 CORE = [
     "tests/test_logger.py",
+    "tests/test_logger_loops.py",
     "tests/test_fit.py",
+    "tests/test_keras_caller.py",
+    "tests/test_legacy_keras.py",
+    "tests/test_imports.py",
     "tests/test_reader.py",
     "tests/test_mean.py",
     "tests/test_batch.py",

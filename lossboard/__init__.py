@@ -31,10 +31,10 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lossboard.grouped import compare_groups  # noqa: F401
     from lossboard.logger import LossLogger  # noqa: F401
     from lossboard.mean import ComponentMean  # noqa: F401
     from lossboard.reader import load  # noqa: F401
-    from lossboard.grouped import compare_groups  # noqa: F401
     from lossboard.runs import new_run_dir  # noqa: F401
 
 

@@ -12,11 +12,15 @@ import tensorflow as tf
 
 from lossboard import batch as batch_lib
 
+_KNOWN = (numbers.Real, np.ndarray, np.generic, tf.Tensor, tf.Variable)
+
 
 def scalar(value: Any) -> float | None:
     """``value`` as a float if it is one real number (reads a tensor back), else None."""
     if isinstance(value, keras.Variable):
         value = value.value
+    elif not isinstance(value, _KNOWN) and callable(getattr(value, "numpy", None)):
+        value = value.numpy()  # another framework's variable (Keras 3.3's is not keras.Variable)
     if isinstance(value, tf.Tensor | tf.Variable):
         if value.shape != () or value.dtype.as_datatype_enum not in batch_lib.REAL_DTYPE_ENUMS:
             return None

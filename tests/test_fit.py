@@ -51,4 +51,8 @@ def test_fit_batch_curves_follow_keras_steps(tmp_path, read_events):
     _fit([LossLogger(ours, update_freq=2), keras.callbacks.TensorBoard(theirs, update_freq=2)])
     mine, keras_events = read_events(ours, "train"), read_events(theirs, "train")
     assert sorted(mine["batch_loss"]) == [2, 4, 6, 8]  # 3 epochs x 3 batches, every 2nd
-    assert mine["batch_loss"] == keras_events["batch_loss"]
+    if KERAS >= (3, 4):  # Keras 3.3's own callback writes one batch point, at step 0
+        assert mine["batch_loss"] == keras_events["batch_loss"]
+
+
+KERAS = tuple(int(p) for p in keras.__version__.split(".")[:2])
