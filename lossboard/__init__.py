@@ -1,6 +1,6 @@
 """lossboard: exact epoch averages of every loss component, in TensorBoard, from two calls.
 
-Example:
+Examples:
     >>> from lossboard import LossLogger
     >>> logger = LossLogger("logs/doc-init")
     >>> logger.on_train_batch_end(0, {"loss": 1.0, "kl": 0.5})

@@ -1,9 +1,9 @@
 """Per-component float64 running means of one split, at near-zero per-batch cost.
 
-:class:`Accumulator` is the state behind ``LossLogger``: one
-:class:`ComponentMean` per component, values pending a fold
-(:mod:`lossboard.pending`), and the in-graph sums of calls made inside a
-``tf.function`` (:mod:`lossboard.graph`). The per-batch path dispatches no
+``Accumulator`` is the state behind ``LossLogger``: one
+``ComponentMean`` per component, values pending a fold
+(``lossboard.pending``), and the in-graph sums of calls made inside a
+``tf.function`` (``lossboard.graph``). The per-batch path dispatches no
 TensorFlow op and reads nothing back from the device; results are exact at any
 time because reading one folds first.
 """
@@ -39,18 +39,18 @@ class Accumulator:
     """Running float64 means of every component of one split (train or validation).
 
     Args:
-        nonfinite: The :class:`~lossboard.nonfinite.Nonfinite` policy (or its
+        nonfinite: The ``Nonfinite`` policy (or its
             name): whether batches holding a NaN or an infinity are summed,
             and whether eager batches are checked on the host.
         fold_every: How many pending entries (one per component per batch)
             trigger a fold. Bounds memory; larger folds amortize better.
         capacity: Components the in-graph vectors hold (see
-            :class:`~lossboard.graph.GraphSums`).
+            ``GraphSums``).
         strategy: The ``tf.distribute`` strategy (the current one by default).
         batch_window: Also keep the sums since the last batch-curve point
-            (:meth:`take_window`), for ``update_freq=N``.
+            (``take_window``), for ``update_freq=N``.
 
-    Example:
+    Examples:
         >>> acc = Accumulator()
         >>> acc.add({"loss": [1.0, 2.0, 6.0]})
         >>> acc.read()["loss"]
@@ -110,7 +110,7 @@ class Accumulator:
 
     @property
     def steady_state_signatures(self) -> int:
-        """Kinds of batch that take the row fast path (see :meth:`add`)."""
+        """Kinds of batch that take the row fast path (see ``add``)."""
         return len(self._fast)
 
     # ----------------------------------------------------------------- eager path
@@ -277,7 +277,7 @@ class Accumulator:
 
     # ----------------------------------------------------------------- state
     def _register(self, name: str) -> int:
-        """Gives a new component its index and its :class:`ComponentMean`."""
+        """Gives a new component its index and its ``ComponentMean``."""
         comp = len(self._names)
         self._names.append(name)
         self._index[name] = comp

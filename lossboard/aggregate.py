@@ -1,6 +1,6 @@
 """One mean run per configuration: ``lossboard aggregate ROOT --over seed -o OUT``.
 
-For every configuration (see :func:`lossboard.groups.group_runs`) and every ``epoch_<name>``
+For every configuration (see ``lossboard.groups.group_runs``) and every ``epoch_<name>``
 tag of each split, the aggregated run holds, at each epoch that all the configuration's runs
 reached:
 
@@ -44,7 +44,7 @@ class Band:
 def mean_curve(series: Sequence[Mapping[int, float]]) -> Band:
     """The mean and spread of several runs' curves at the steps all of them have.
 
-    Example:
+    Examples:
         >>> band = mean_curve([{0: 1.0, 1: 0.5}, {0: 3.0, 1: 1.5, 2: 1.0}])
         >>> band.steps, band.mean
         ([0, 1], [2.0, 1.0])
@@ -76,7 +76,7 @@ def aggregate_points(
     """The mean curves of every configuration (no TensorFlow needed).
 
     Args:
-        points: Scalars read back (see :func:`lossboard.reader.read_root`).
+        points: Scalars read back (see ``lossboard.reader.read_root``).
         hparams: Each run's hyperparameters.
         over: The hparams that vary within a configuration, such as ``["seed"]``.
         runs: A glob on run names.
@@ -126,7 +126,7 @@ def _steps(steps: list[int]) -> str:
 
 @dataclass
 class Written:
-    """What :func:`write_runs` did."""
+    """What ``write_runs`` did."""
 
     out: str
     runs: list[AggregatedRun]
@@ -242,9 +242,9 @@ def aggregate_root(
     runs: str | None = None,
     source: str | os.PathLike = "",
 ) -> Written:
-    """:func:`aggregate_points` then :func:`write_runs`: what ``lossboard aggregate`` does.
+    """``aggregate_points`` then ``write_runs``: what ``lossboard aggregate`` does.
 
-    Example:
+    Examples:
         >>> from lossboard.reader import read_root
         >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
         >>> aggregate_root(points, hparams, ["seed"], "logs/seeds-mean")  # doctest: +SKIP

@@ -90,7 +90,7 @@ def label(name: str, weight: bool = False) -> str:
 
 
 def bad_value(what: str, value: Any, why: str) -> TypeError | ValueError:
-    """Builds the error for a rejected value; ``what`` comes from :func:`label`."""
+    """Builds the error for a rejected value; ``what`` comes from ``label``."""
     cls = ValueError if why.startswith("empty") else TypeError
     return cls(
         f"{what}: got {describe(value)}: {why}; {_EXPECTED}. Nothing from this batch was recorded."

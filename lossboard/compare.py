@@ -80,10 +80,10 @@ def summarize(
 ) -> list[RunSummary]:
     """Summaries of every run that has ``tag``, best first.
 
-    Every run is ranked by the final value of one split (see :func:`rank_split`).
+    Every run is ranked by the final value of one split (see ``rank_split``).
 
     Args:
-        points: Scalars read back (see :func:`lossboard.reader.read_root`).
+        points: Scalars read back (see ``lossboard.reader.read_root``).
         hparams: Each run's hyperparameters.
         tag: The tag to compare, such as ``"epoch_loss"``.
         runs: A glob on run names (``"lr_*"``); all runs by default.

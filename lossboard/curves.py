@@ -1,7 +1,7 @@
 """Batch curves (``update_freq=N``): the mean of every N train batches, at step = global batch.
 
-:class:`BatchCount` only counts train batches (``update_freq="epoch"``);
-:class:`BatchCurves` also writes ``batch_<name>`` every N of them, from eager
+``BatchCount`` only counts train batches (``update_freq="epoch"``);
+``BatchCurves`` also writes ``batch_<name>`` every N of them, from eager
 calls, from calls inside a ``tf.function``, and from ``model.fit``'s logs.
 """
 

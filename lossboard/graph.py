@@ -4,7 +4,7 @@ An in-graph call adds its components' weighted sums, weight totals and
 non-finite flags to three float64 vector variables of one split (index =
 component). Scalar unweighted components, the common case, are handled with
 one ``Pack`` for all of them. Reading a result drains the vectors into the
-components' :class:`~lossboard.accumulate.ComponentMean` (eagerly).
+components' ``ComponentMean`` (eagerly).
 
 The variables are created eagerly with the logger (and under the
 ``tf.distribute`` strategy in scope then, as sum-on-read variables), so no

@@ -105,7 +105,7 @@ def summarize_groups(
     """Configurations of the runs that have ``tag``, best first.
 
     Args:
-        points: Scalars read back (see :func:`lossboard.reader.read_root`).
+        points: Scalars read back (see ``lossboard.reader.read_root``).
         hparams: Each run's hyperparameters.
         over: The hparams that vary within a configuration, such as ``["seed"]``.
         tag: The tag to compare.
@@ -251,7 +251,7 @@ def compare_groups(
     tag: str = "epoch_loss",
     higher_is_better: bool = False,
 ) -> Any:
-    """The grouped comparison of a :func:`lossboard.load` DataFrame, as a DataFrame.
+    """The grouped comparison of a ``lossboard.load`` DataFrame, as a DataFrame.
 
     One row per configuration, best first: the columns of ``lossboard compare ROOT --over
     ...  --csv`` (the hparams that differ, ``runs``, ``val final mean``, ``val final std``,
@@ -259,15 +259,22 @@ def compare_groups(
     ``p vs best`` and ``differs from best``). ``attrs["ranked_by"]`` names the split.
 
     Args:
-        frame: The result of :func:`lossboard.load` (its ``attrs["hparams"]`` are used).
+        frame: The result of ``lossboard.load`` (its ``attrs["hparams"]`` are used).
         over: The hparam(s) that vary within a configuration, such as ``"seed"``.
         tag: The tag to compare.
         higher_is_better: Rank by the largest values (accuracies).
 
-    Example:
+    Examples:
         >>> import lossboard
-        >>> df = lossboard.load("logs/seeds")  # doctest: +SKIP
-        >>> lossboard.compare_groups(df, over="seed")  # doctest: +SKIP
+        >>> for seed, losses in enumerate([[1.0, 0.5], [1.2, 0.7]]):  # two seeds
+        ...     run = f"logs/doc-seeds/seed{seed}"
+        ...     with lossboard.LossLogger(run, hparams={"lr": 0.1, "seed": seed}) as logger:
+        ...         for epoch, loss in enumerate(losses):
+        ...             logger.on_train_batch_end(0, {"loss": loss})
+        ...             _ = logger.on_epoch_end(epoch)
+        >>> table = lossboard.compare_groups(lossboard.load("logs/doc-seeds"), over="seed")
+        >>> table[["configuration", "runs", "train final mean"]].round(4).values.tolist()
+        [['lr=0.1', 2, 0.6]]
     """
     import pandas as pd
 

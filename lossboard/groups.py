@@ -1,6 +1,6 @@
 """Configurations: runs whose hparams are equal except for the keys averaged over (``--over``).
 
-Everything here works on :class:`lossboard.reader.Point` rows, without TensorFlow.
+Everything here works on ``lossboard.reader.Point`` rows, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def group_runs(
     A run without hparams is its own configuration, named after the run.
 
     Args:
-        hparams: Each run's hyperparameters (from :func:`lossboard.reader.read_root`).
+        hparams: Each run's hyperparameters (from ``lossboard.reader.read_root``).
         run_names: The runs to group.
         over: Hparam names that vary within a configuration, such as ``["seed"]``.
 
@@ -49,7 +49,7 @@ def group_runs(
         ValueError: When no run has one of the ``over`` keys (a typo would otherwise make
             every run its own configuration).
 
-    Example:
+    Examples:
         >>> hp = {"a": {"lr": 0.1, "seed": 0}, "b": {"lr": 0.1, "seed": 1}}
         >>> hp["c"] = {"lr": 1, "seed": 0}
         >>> [(c.name, c.runs) for c in group_runs(hp, hp, ["seed"])]

@@ -29,7 +29,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
 
     Add two calls to an existing training loop: ``on_train_batch_end`` after
     each batch and ``on_epoch_end`` after each epoch. Each component (each key
-    of ``logs``) gets its own float64 :class:`~lossboard.ComponentMean`; the
+    of ``logs``) gets its own float64 ``ComponentMean``; the
     epoch value is the weighted mean over every element it received, so a
     short last batch of per-example losses counts exactly as much as it should.
 
@@ -66,7 +66,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         fold_every: Pending entries (one per component per batch) folded at
             once. Bounds memory; the default suits most loops.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lossboard import LossLogger
         >>> with LossLogger("logs/doc-run") as logger:
@@ -183,7 +183,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     ) -> None:
         """Records the loss components of one validation batch.
 
-        Takes the same arguments as :meth:`on_train_batch_end`; the averages
+        Takes the same arguments as ``on_train_batch_end``; the averages
         are written under ``<log_dir>/validation`` and returned with ``val_``.
         """
         self._check_open("on_test_batch_end")
@@ -207,8 +207,8 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 is also a logged component replaces its average.
 
         Returns:
-            The averages in Keras' History naming, e.g.
-            ``{"loss": 0.3, "kl": 0.1, "val_loss": 0.4}``, plus ``logs``.
+            The epoch's averages in Keras' History naming (such as ``loss``,
+            ``kl`` and ``val_loss``, each a float), plus ``logs``.
 
         Raises:
             FloatingPointError: With ``nonfinite="raise"``, after writing every
@@ -251,7 +251,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         self._evaluate = call if call is not None and call.method == keras_caller.EVALUATE else None
 
     def on_test_end(self, logs: Any = None) -> None:
-        """Takes a standalone ``model.evaluate``'s final means (see :meth:`on_test_begin`)."""
+        """Takes a standalone ``model.evaluate``'s final means (see ``on_test_begin``)."""
         if self._evaluate is not None:
             self._evaluate = None
             self._custom_loop.evaluated(logs)

@@ -26,7 +26,7 @@ class ComponentMean:
     per-batch cost flat; reading any of them first folds values still pending,
     so they are exact at any time. Read them eagerly (outside ``tf.function``).
 
-    Example:
+    Examples:
         >>> import lossboard
         >>> logger = lossboard.LossLogger("logs/doc-mean")
         >>> logger.on_train_batch_end(0, {"loss": 2.0})

@@ -1,12 +1,12 @@
 """The ways a ``LossLogger`` is driven, one small class each.
 
-- :class:`CustomLoop`: the two calls in the user's own loop; batch values are
+- ``CustomLoop``: the two calls in the user's own loop; batch values are
   accumulated and every epoch end writes their exact means.
-- :class:`Fit`: a callback of ``model.fit``; Keras' batch logs are running
+- ``Fit``: a callback of ``model.fit``; Keras' batch logs are running
   means (used only for batch curves) and its epoch logs are written as given.
 
 A standalone ``model.evaluate(callbacks=[logger])`` used as the validation
-pass of a custom loop hands its final means to :meth:`CustomLoop.evaluated`.
+pass of a custom loop hands its final means to ``CustomLoop.evaluated``.
 ``LossLogger`` holds one mode at a time and routes its calls to it.
 """
 

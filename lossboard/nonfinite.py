@@ -12,7 +12,7 @@ class Nonfinite(enum.Enum):
     The code asks the policy questions (``skips``, ``checks_each_batch``,
     ``raises``) instead of comparing strings, so a new policy is one change here.
 
-    Example:
+    Examples:
         >>> Nonfinite.parse("skip").skips
         True
     """

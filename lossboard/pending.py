@@ -3,13 +3,13 @@
 Eager batches are recorded as references, in one of three forms:
 
 - *rows*: a batch whose components have the same names, dtypes and shapes as
-  the batch that set up its :class:`Signature` (the steady state of a loop)
+  the batch that set up its ``Signature`` (the steady state of a loop)
   is kept as one tuple of tensors: no per-component work at all;
 - *entries*: any other tensor value (weighted, first of its kind, ...),
   grouped by dtype, rank and kind of weight;
 - *host sums*: Python and NumPy values, summed on the host right away.
 
-:meth:`Pending.take` turns all of it into per-component ``(sums, counts,
+``Pending.take`` turns all of it into per-component ``(sums, counts,
 nonfinite)`` vectors: one ``Pack``/``ConcatV2`` per group of like tensors and
 one compiled segment sum, whatever the number of batches and components.
 """

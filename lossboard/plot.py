@@ -51,7 +51,7 @@ class Line:
 
 @dataclass
 class Plotted:
-    """What :func:`plot_runs` wrote.
+    """What ``plot_runs`` wrote.
 
     Attributes:
         path: The file written.
@@ -150,7 +150,7 @@ def plot_runs(
     """Draws one panel per tag, one colour per run, train solid and validation dashed.
 
     Args:
-        points: Scalars read back (see :func:`lossboard.reader.read_root`).
+        points: Scalars read back (see ``lossboard.reader.read_root``).
         output: The image to write; ``.png`` is added to a name without an extension.
         tags: The tags to draw (default: every ``epoch_*`` tag).
         runs: A glob on run names.
@@ -167,7 +167,7 @@ def plot_runs(
         ImportError: When matplotlib is not installed (says how to install it).
         ValueError: When nothing matches or the file extension is not an image format.
 
-    Example:
+    Examples:
         >>> from lossboard.reader import read_root
         >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
         >>> plot_runs(points, "mean.png", over=["seed"], hparams=hparams)  # doctest: +SKIP

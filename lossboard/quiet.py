@@ -16,7 +16,7 @@ def import_tensorflow_quietly() -> None:
 
     Errors still reach the caller: an ImportError is raised after stderr is restored.
 
-    Example:
+    Examples:
         >>> import_tensorflow_quietly()
         >>> "tensorflow" in sys.modules
         True

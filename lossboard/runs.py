@@ -44,7 +44,8 @@ def new_run_dir(
     Returns:
         The path of the created directory.
 
-    Example:
+    Examples:
+        >>> import os
         >>> import lossboard
         >>> path = lossboard.new_run_dir("logs/doc-runs", "mlp", {"lr": 0.01})
         >>> os.path.basename(path)[15:]

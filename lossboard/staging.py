@@ -39,7 +39,7 @@ class Staged(NamedTuple):
         weight: A float, a tensor of weights, or None.
         size: How many elements ``value`` holds.
         row_ok: The value may be kept in a steady-state row (see
-            :class:`~lossboard.pending.Signature`).
+            ``Signature``).
     """
 
     name: str

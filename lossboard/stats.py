@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class Spread:
     """Mean and sample standard deviation (``ddof=1``) of a few values.
 
-    Example:
+    Examples:
         >>> s = Spread.of([1.0, 2.0, 3.0])
         >>> (s.n, s.mean, s.std)
         (3, 2.0, 1.0)
@@ -60,7 +60,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
 def betainc(a: float, b: float, x: float) -> float:
     """The regularized incomplete beta function ``I_x(a, b)``.
 
-    Example:
+    Examples:
         >>> round(betainc(2.0, 3.0, 0.4), 6)  # scipy.special.betainc(2, 3, 0.4)
         0.5248
     """
@@ -96,7 +96,7 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest:
     The p-value is NaN when either sample has fewer than two values, or when neither
     varies and their means are equal; it is 0 when neither varies and the means differ.
 
-    Example:
+    Examples:
         >>> round(welch_t_test([1.0, 2.0, 3.0], [4.0, 5.0, 7.0]).p, 4)
         0.0419
     """

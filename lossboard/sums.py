@@ -16,7 +16,7 @@ class Sums(NamedTuple):
     (the shorter is zero-padded first: components are only ever appended),
     like CLU's ``metrics.Average.merge``.
 
-    Example:
+    Examples:
         >>> a = Sums.of([1.0], [2.0], [0.0])
         >>> b = Sums.of([3.0, 5.0], [1.0, 1.0], [0.0, 1.0])
         >>> [v.numpy().tolist() for v in a + b]

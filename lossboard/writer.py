@@ -62,7 +62,7 @@ def write_scalar(tag: str, value: Any, step: Any) -> tf.Tensor:
 
 
 def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
-    """The writer of a run: a :class:`RunWriter` on the chief, else a :class:`NoopRunWriter`."""
+    """The writer of a run: a ``RunWriter`` on the chief, else a ``NoopRunWriter``."""
     return RunWriter(log_dir) if chief else NoopRunWriter(log_dir)
 
 
@@ -72,7 +72,7 @@ class RunWriter:
     Args:
         log_dir: The run directory (already created).
 
-    Example:
+    Examples:
         >>> w = RunWriter(prepare_run_dir("logs/doc-writer"))
         >>> w.scalars("validation", {"epoch_loss": 0.5}, step=0)
         >>> w.flush()
