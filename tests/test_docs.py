@@ -32,6 +32,7 @@ from __future__ import annotations
 import doctest
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -196,6 +197,23 @@ def test_site_shows_version_and_changelog(site):
         line for line in (ROOT / "CHANGELOG.md").read_text().splitlines() if line.startswith("## ")
     )
     assert first_heading[3:].strip().split()[0] in changelog
+
+
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="no chromium"
+)
+def test_site_screenshots_in_a_real_browser(tmp_path):
+    """docs/make_site_screenshots.py renders the pages offline in headless Chromium."""
+    out = subprocess.run(
+        [sys.executable, str(DOCS / "make_site_screenshots.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    pictures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pictures == ["api.png", "home.png", "how-it-works.png", "quickstart.png"]
+    assert all((tmp_path / name).stat().st_size > 50_000 for name in pictures)  # not blank
 
 
 if __name__ == "__main__":
