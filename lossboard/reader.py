@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -132,12 +131,10 @@ def _blocks(path: str) -> Iterator[tuple[np.ndarray, records_.Frames, int]]:
         _warn(f"skipped {error}: expected a readable event file. Remove it or fix its permissions.")
         return
     with handle:
-        offset, carry, want = 0, b"", _BLOCK
+        offset, carry, want = 0, np.zeros(0, np.uint8), _BLOCK
         while True:
-            chunk = handle.read(max(0, min(want, size - offset - len(carry))))
-            data = carry + chunk
-            at_end = offset + len(data) >= size or not chunk
-            block = np.frombuffer(data, np.uint8)
+            block = _read_after(handle, carry, max(0, min(want, size - offset - len(carry))))
+            at_end = offset + len(block) >= size or len(block) == len(carry)
             frames = records_.frame(block)
             yield block, frames, offset
             if frames.bad_header:
@@ -145,11 +142,24 @@ def _blocks(path: str) -> Iterator[tuple[np.ndarray, records_.Frames, int]]:
                 return
             if at_end:
                 return  # whole, or ending inside its last record: a writer at work or killed
-            carry, offset = data[frames.end :], offset + frames.end
+            carry, offset = block[frames.end :], offset + frames.end
             want = _BLOCK
             if len(carry) >= records_.HEADER:  # a record longer than a block: read all of it
-                (length,) = struct.unpack("<Q", carry[:8])
+                length = int(records_.at(carry, np.zeros(1, np.int64), "<u8")[0])
                 want = max(_BLOCK, length + records_.OVERHEAD - len(carry))
+
+
+def _read_after(handle: Any, carry: np.ndarray, count: int) -> np.ndarray:
+    """``carry`` and up to ``count`` more bytes of the file, zero-padded (see ``events.PAD``)."""
+    buffer = np.zeros(len(carry) + count + events.PAD, np.uint8)
+    buffer[: len(carry)] = carry
+    if hasattr(handle, "readinto"):
+        got = handle.readinto(buffer.data[len(carry) : len(carry) + count])
+    else:  # tf.io.gfile
+        chunk = handle.read(count)
+        got = len(chunk)
+        buffer[len(carry) : len(carry) + got] = np.frombuffer(chunk, np.uint8)
+    return buffer[: len(carry) + (got or 0)]
 
 
 def _warn(message: str) -> None:
@@ -179,24 +189,20 @@ def _read_points(path: str, tags: _Tags) -> tuple[_Piece, dict[str, Any]]:
     return _Piece.concat(pieces), hparams
 
 
-def _layout_tags(block: np.ndarray, layout: events.Layout, tags: _Tags) -> np.ndarray:
+def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
     """Tag codes of the records in scalar layout (-1: not wanted); clears ``ok`` of bad tags."""
     code = np.full(len(layout.ok), -1, np.int32)
     rows = np.flatnonzero(layout.ok)
-    lengths = layout.tag_length[rows]
-    for length in np.unique(lengths):
-        group = rows[lengths == length]
-        raw = records_.gather(block, layout.tag_start[group], int(length))
-        unique, inverse = np.unique(
-            raw.view(f"V{max(int(length), 1)}").ravel(), return_inverse=True
-        )
-        codes = np.empty(len(unique), np.int32)
-        for i, name in enumerate(unique):
-            try:
-                codes[i] = tags.code(bytes(name)[: int(length)].decode("utf-8"))
-            except UnicodeDecodeError:
-                codes[i] = -2  # not valid UTF-8: the protos decide (and reject it)
-        code[group] = codes[inverse.ravel()]
+    firsts, group_of = events.group_tags(layout, rows)
+    codes = np.empty(len(firsts), np.int32)
+    for i, first in enumerate(firsts.tolist()):
+        start = int(layout.tag_start[first])
+        raw = layout.block[start : start + int(layout.tag_length[first])].tobytes()
+        try:
+            codes[i] = tags.code(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            codes[i] = -2  # not valid UTF-8: the protos decide (and reject it)
+    code[rows] = codes[group_of]
     layout.ok &= code != -2
     return code
 
@@ -206,7 +212,7 @@ def _decode(
 ) -> tuple[_Piece, dict[str, Any], int | None]:
     """Points of a block's records, its hparams, and the index of a record that is no event."""
     layout = events.scalar_layout(block, frames.starts, frames.lengths)
-    code = _layout_tags(block, layout, tags)
+    code = _layout_tags(layout, tags)
     needed = np.flatnonzero(~layout.ok | (code >= 0))  # the rest is skipped unread
     bad_crc = records_.first_bad_data(block, frames.starts[needed], frames.lengths[needed])
     bad = None if bad_crc is None else int(needed[bad_crc])
@@ -231,7 +237,7 @@ def _decode(
     if bad is not None:
         fast[bad:] = False
     keep = np.flatnonzero(fast)
-    piece = _Piece(code[keep], layout.step[keep], layout.value[keep], layout.wall_time[keep])
+    piece = _Piece(code[keep], layout.step(keep), layout.value(keep), layout.wall_time(keep))
     if found:
         slow = _Piece(
             *(np.array(c, d) for c, d in zip(zip(*found, strict=True), _DTYPES, strict=True))

@@ -31,6 +31,10 @@ def _table() -> np.ndarray:
 
 _TABLE = _table()
 _TABLE_LIST = [int(x) for x in _TABLE]
+# Slicing by 4: _SLICES[k][b] is the CRC of byte b followed by k zero bytes.
+_SLICES = [_TABLE]
+for _ in range(3):
+    _SLICES.append((_SLICES[-1] >> np.uint32(8)) ^ _TABLE[_SLICES[-1] & np.uint32(0xFF)])
 
 
 def _mask(crc: np.ndarray) -> np.ndarray:
@@ -50,8 +54,13 @@ def masked_crc32c_at(block: np.ndarray, heads: np.ndarray, length: int) -> np.nd
         ['0x21f1576e', '0x21f1576e']
     """
     crc = np.full(len(heads), 0xFFFFFFFF, np.uint32)
-    for offset in range(length):
-        crc = _TABLE[(crc ^ block[heads + offset]) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
+    t0, t1, t2, t3 = _SLICES
+    words = length // 4
+    for offset in range(0, 4 * words, 4):
+        x = crc ^ at(block, heads + offset, "<u4")
+        crc = t3[x & 0xFF] ^ t2[(x >> 8) & 0xFF] ^ t1[(x >> 16) & 0xFF] ^ t0[x >> 24]
+    for offset in range(4 * words, length):
+        crc = t0[(crc ^ block[heads + offset]) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
     return _mask(crc ^ np.uint32(0xFFFFFFFF))
 
 
@@ -73,12 +82,39 @@ def gather(block: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def at(block: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
+    """The number of ``dtype`` (e.g. ``"<u4"``) starting at each offset: one gather.
+
+    Example:
+        >>> import numpy as np
+        >>> at(np.arange(6, dtype=np.uint8), np.array([0, 2]), "<u2").tolist()
+        [256, 770]
+    """
+    size = np.dtype(dtype).itemsize
+    if len(block) < size:
+        return np.zeros(len(offsets), dtype)
+    windows = np.ndarray((len(block) - size + 1,), dtype, block, 0, (1,))  # overlapping, unaligned
+    return windows[offsets]
+
+
 def _u32(block: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return gather(block, offsets, 4).view("<u4").ravel()
+    return at(block, offsets, "<u4")
 
 
 def _u64(block: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return gather(block, offsets, 8).view("<u8").ravel()
+    return at(block, offsets, "<u8")
+
+
+def distinct(values: np.ndarray) -> list[int]:
+    """The distinct values of a non-negative int array, sorted (counting when they are small).
+
+    Example:
+        >>> distinct(np.array([52, 50, 52]))
+        [50, 52]
+    """
+    if len(values) and int(values.max()) < 1 << 16:
+        return np.flatnonzero(np.bincount(values)).tolist()
+    return np.unique(values).tolist()
 
 
 @dataclass
@@ -117,11 +153,11 @@ def frame(block: np.ndarray) -> Frames:
     """
     n = len(block)
     candidates = np.flatnonzero(block[HEADER:] == _EVENT_START).astype(np.int64)
-    if n >= HEADER:
-        candidates = np.union1d(candidates, [0]).astype(np.int64)
-    if len(candidates):
-        candidates = candidates[_u32(block, candidates + 4) == 0]  # lengths under 4 GiB
-    lengths = _u64(block, candidates).astype(np.int64)
+    if n >= HEADER and (not len(candidates) or candidates[0] != 0):
+        candidates = np.concatenate([[0], candidates]).astype(np.int64)
+    lengths = _u64(block, candidates)
+    small = lengths < np.uint64(1 << 32)  # lengths under 4 GiB
+    candidates, lengths = candidates[small], lengths[small].astype(np.int64)
     ends = candidates + lengths + OVERHEAD
     stored = _u32(block, candidates + 8)
     ok = (ends <= n) & (stored == masked_crc32c_at(block, candidates, 8))
@@ -173,7 +209,7 @@ def first_bad_data(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
     if not len(starts):
         return None
     bad = np.zeros(len(starts), bool)
-    for length in np.unique(lengths):
+    for length in distinct(lengths):
         rows = np.flatnonzero(lengths == length)
         heads = starts[rows]
         if length <= _LONGEST_VECTORIZED or len(rows) > 64:
