@@ -41,6 +41,11 @@ def join(directory: str, name: str) -> str:
     )
 
 
+def dirname(path: str) -> str:
+    """The folder of ``path``, on any file system."""
+    return posixpath.dirname(path) if is_remote(path) else os.path.dirname(path)
+
+
 def relative_parts(root: str, directory: str) -> list[str]:
     """The folders of ``directory`` below ``root``: ``[]`` for root itself."""
     if is_remote(root):

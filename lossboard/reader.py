@@ -274,9 +274,7 @@ def run_and_split(root: str, path: str) -> tuple[str, str]:
         >>> run_and_split("logs", "logs/a/train/events.out.tfevents.1")
         ('a', 'train')
     """
-    parts = files.relative_parts(
-        root, os.path.dirname(path) if not files.is_remote(path) else path.rsplit("/", 1)[0]
-    )
+    parts = files.relative_parts(root, files.dirname(path))
     if parts and parts[-1] in SPLIT_DIRS:
         return "/".join(parts[:-1]) or ".", parts[-1]
     return "/".join(parts) or ".", ""
