@@ -245,3 +245,34 @@ def test_logger_resumes_from_the_good_epochs_beside_damaged_files(tmp_path):
     assert len([w for w in caught if w.category is EventFileWarning]) == 6
     with pytest.warns(EventFileWarning):
         assert read_back(os.fspath(run)) == ({0, 1}, 0)
+
+
+@pytest.mark.parametrize("block", [40, 997, 1 << 20])
+def test_records_across_block_boundaries_read_the_same(tmp_path, monkeypatch, block):
+    run = tmp_path / "run"
+    with LossLogger(run, update_freq=1, hparams={"lr": 0.1}) as logger:
+        for epoch in range(3):
+            for i in range(100):
+                logger.on_train_batch_end(i, {"loss": float(i + 100 * epoch)})
+            logger.on_epoch_end(epoch)
+    monkeypatch.setattr(lossboard.reader, "_BLOCK", block)  # records longer than a block, too
+    points, hparams = read_root(tmp_path)
+    assert hparams == {"run": {"lr": 0.1}}
+    batch = [(p.step, p.value) for p in points if p.tag == "batch_loss"]
+    assert batch == [(s + 1, float(s)) for s in range(300)]
+    epochs = [(p.step, p.value) for p in points if p.tag == "epoch_loss"]
+    assert epochs == [(e, np.arange(100).mean() + 100 * e) for e in range(3)]
+    # Damage a record in the middle: the offset is the file's, not the block's.
+    (path,) = (run / "train").iterdir()
+    starts, at = [], 0
+    for record in tf.compat.v1.io.tf_record_iterator(os.fspath(path)):
+        starts.append(at)
+        at += len(record) + 16
+    data = bytearray(path.read_bytes())
+    data[starts[150] + 20] ^= 0x04
+    path.write_bytes(bytes(data))
+    with pytest.warns(EventFileWarning, match=f"at byte {starts[150]} "):
+        damaged, _ = read_root(tmp_path)
+    kept = [(p.step, p.value) for p in damaged if p.tag == "batch_loss"]
+    # Records: the file version, batches 1-100, epoch 0, batches 101-200, ...: 150 is batch 149.
+    assert kept == batch[:148]
