@@ -176,9 +176,9 @@ def _child(reader: str, root: str, out: str) -> None:
         generate(tiny, runs=1, steps=2, components=1, steps_per_epoch=1)
         read(tiny)
     baseline = _rss("VmRSS")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     rows = read(root)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = _rss("VmHWM")
     frame = pd.DataFrame(dict(zip(("run", "split", "tag", "step", "value"), rows, strict=True)))
     frame = frame.astype(
@@ -186,7 +186,14 @@ def _child(reader: str, root: str, out: str) -> None:
     )
     frame = frame.sort_values(["run", "split", "tag", "step"], kind="stable").reset_index(drop=True)
     frame.to_pickle(out)
-    print(json.dumps({"seconds": seconds, "rows": len(frame), "peak": peak, "baseline": baseline}))
+    result = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "rows": len(frame),
+        "peak": peak,
+        "baseline": baseline,
+    }
+    print(json.dumps(result))
 
 
 def _run(reader: str, root: str, scratch: str) -> dict:
@@ -230,14 +237,18 @@ def main() -> None:
             print(f"generated {points:,} points in {time.perf_counter() - start:.0f} s", flush=True)
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
         print(f"root: {args.runs} runs, {size / 1e6:.0f} MB of event files\n")
-        print("| reader | rows | time (s) | peak RSS (MB) | peak above baseline (MB) | bytes/row |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print(
+            "| reader | rows | time (s) | CPU time (s) | peak RSS (MB) "
+            "| peak above baseline (MB) | bytes/row |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
         frames = {}
         for reader in args.readers:
             r = _run(reader, root, scratch)
             above = r["peak"] - r["baseline"]
             print(
-                f"| {reader} | {r['rows']:,} | {r['seconds']:.2f} | {r['peak'] / 1e6:.0f} "
+                f"| {reader} | {r['rows']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} "
+                f"| {r['peak'] / 1e6:.0f} "
                 f"| {above / 1e6:.0f} | {above / max(r['rows'], 1):.0f} |",
                 flush=True,
             )
