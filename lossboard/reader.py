@@ -24,6 +24,8 @@ import numpy as np
 
 from lossboard import events, files
 from lossboard import records as records_
+from lossboard import table as table_
+from lossboard.table import Piece, Table
 
 SPLIT_DIRS = ("train", "validation")
 COLUMNS = ["run", "split", "tag", "step", "value", "wall_time"]
@@ -44,29 +46,6 @@ class Point:
     step: int
     value: float
     wall_time: float
-
-
-@dataclass
-class _Piece:
-    """Points of one file (or block) as columns; tags are codes into a shared list."""
-
-    tag: np.ndarray
-    step: np.ndarray
-    value: np.ndarray
-    wall_time: np.ndarray
-
-    @classmethod
-    def empty(cls) -> _Piece:
-        return cls(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-
-    @classmethod
-    def concat(cls, pieces: list[_Piece]) -> _Piece:
-        if not pieces:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, f) for p in pieces]) for f in _PIECE_FIELDS))
-
-
-_PIECE_FIELDS = ("tag", "step", "value", "wall_time")
 
 
 @dataclass
@@ -174,9 +153,9 @@ def _warn_corrupt(path: str, offset: int, what: str) -> None:
     )
 
 
-def _read_points(path: str, tags: _Tags) -> tuple[_Piece, dict[str, Any]]:
+def _read_points(path: str, tags: _Tags) -> tuple[Piece, dict[str, Any]]:
     """The wanted scalar points of one file as columns, and its hparams."""
-    pieces: list[_Piece] = []
+    pieces: list[Piece] = []
     hparams: dict[str, Any] = {}
     plugin_of: dict[str, str] = {}  # TF2 may write a tag's metadata with its first value only
     for block, frames, offset in _blocks(path):
@@ -186,7 +165,7 @@ def _read_points(path: str, tags: _Tags) -> tuple[_Piece, dict[str, Any]]:
         if bad is not None:
             _warn_corrupt(path, offset + int(frames.starts[bad]) - records_.HEADER, "data")
             break
-    return _Piece.concat(pieces), hparams
+    return Piece.concat(pieces), hparams
 
 
 def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
@@ -209,7 +188,7 @@ def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
 
 def _decode(
     block: np.ndarray, frames: records_.Frames, tags: _Tags, plugin_of: dict[str, str]
-) -> tuple[_Piece, dict[str, Any], int | None]:
+) -> tuple[Piece, dict[str, Any], int | None]:
     """Points of a block's records, its hparams, and the index of a record that is no event."""
     layout = events.scalar_layout(block, frames.starts, frames.lengths)
     code = _layout_tags(layout, tags)
@@ -237,18 +216,15 @@ def _decode(
     if bad is not None:
         fast[bad:] = False
     keep = np.flatnonzero(fast)
-    piece = _Piece(code[keep], layout.step(keep), layout.value(keep), layout.wall_time(keep))
+    piece = Piece(code[keep], layout.step(keep), layout.value(keep), layout.wall_time(keep))
     if found:
-        slow = _Piece(
-            *(np.array(c, d) for c, d in zip(zip(*found, strict=True), _DTYPES, strict=True))
+        slow = Piece(
+            *(np.array(c, d) for c, d in zip(zip(*found, strict=True), table_.DTYPES, strict=True))
         )
-        piece = _Piece.concat([piece, slow])
+        piece = Piece.concat([piece, slow])
         by_record = np.argsort(np.concatenate([keep, order]), kind="stable")
-        piece = _Piece(*(getattr(piece, f)[by_record] for f in _PIECE_FIELDS))
+        piece = Piece(*(getattr(piece, f)[by_record] for f in table_.FIELDS))
     return piece, hparams, bad
-
-
-_DTYPES = (np.int32, np.int64, np.float64, np.float64)
 
 
 def event_files(root: str) -> Iterator[str]:
@@ -311,29 +287,6 @@ def read_file(
     return points, hparams
 
 
-@dataclass
-class Table:
-    """Scalars of a root as columns, one row per point, sorted by run, split, tag, step.
-
-    ``run``, ``split`` and ``tag`` are integer codes into the sorted name lists
-    ``runs``, ``splits`` and ``tags``; ``hparams`` maps each run to its hparams.
-    """
-
-    run: np.ndarray
-    split: np.ndarray
-    tag: np.ndarray
-    step: np.ndarray
-    value: np.ndarray
-    wall_time: np.ndarray
-    runs: list[str]
-    splits: list[str]
-    tags: list[str]
-    hparams: dict[str, dict[str, Any]]
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-
 def read_table(
     root: str | os.PathLike,
     *,
@@ -355,7 +308,7 @@ def read_table(
         )
     split_wanted = _matcher(splits)
     names = _Tags(_matcher(tags))
-    groups: dict[tuple[str, str], list[_Piece]] = {}
+    groups: dict[tuple[str, str], list[Piece]] = {}
     hparams: dict[str, dict[str, Any]] = {}
     for path in event_files(root):
         run, split = run_and_split(root, path)
@@ -366,62 +319,7 @@ def read_table(
             hparams.setdefault(run, {}).update(file_hparams)
         if split_wanted(split):
             groups.setdefault((run, split), []).append(piece)
-    return _assemble(groups, names.names, hparams)
-
-
-def _assemble(
-    groups: dict[tuple[str, str], list[_Piece]],
-    tag_names: list[str],
-    hparams: dict[str, dict[str, Any]],
-) -> Table:
-    """Newest point per (run, split, tag, step), sorted, as one set of columns."""
-    tags = sorted(tag_names)
-    rank = np.zeros(len(tag_names), np.int32)
-    rank[np.argsort(np.array(tag_names, dtype=object), kind="stable")] = np.arange(len(tags))
-    keys = sorted(groups)
-    runs = sorted({run for run, _ in keys})
-    splits = sorted({split for _, split in keys})
-    done: list[tuple[int, int, _Piece]] = []
-    for key in keys:
-        piece = _Piece.concat(groups.pop(key))
-        piece.tag = rank[piece.tag]
-        done.append((runs.index(key[0]), splits.index(key[1]), _newest(piece)))
-    total = sum(len(p.step) for _, _, p in done)
-    out = {f: np.empty(total, d) for f, d in zip(_PIECE_FIELDS, _DTYPES, strict=True)}
-    run: np.ndarray = np.empty(total, _code_dtype(len(runs)))
-    split: np.ndarray = np.empty(total, _code_dtype(len(splits)))
-    at = 0
-    while done:
-        run_code, split_code, piece = done.pop(0)
-        end = at + len(piece.step)
-        run[at:end], split[at:end] = run_code, split_code
-        for f in _PIECE_FIELDS:
-            out[f][at:end] = getattr(piece, f)
-        at = end
-    tag: np.ndarray = out["tag"].astype(_code_dtype(len(tags)))
-    return Table(
-        run, split, tag, out["step"], out["value"], out["wall_time"], runs, splits, tags, hparams
-    )
-
-
-def _code_dtype(count: int) -> type:
-    for dtype in (np.int8, np.int16, np.int32):
-        if count < np.iinfo(dtype).max:
-            return dtype
-    return np.int64
-
-
-def _newest(piece: _Piece) -> _Piece:
-    """Sorted by (tag, step); of a step written twice, the one with the newest wall time.
-
-    Ties go to the one read last, as a resumed run's rewrite comes after the original.
-    """
-    order = np.lexsort((piece.wall_time, piece.step, piece.tag))  # stable: ties keep file order
-    tag, step = piece.tag[order], piece.step[order]
-    last = np.ones(len(order), bool)
-    last[:-1] = (tag[1:] != tag[:-1]) | (step[1:] != step[:-1])
-    order = order[last]
-    return _Piece(*(getattr(piece, f)[order] for f in _PIECE_FIELDS))
+    return table_.assemble(groups, names.names, hparams)
 
 
 def read_root(
