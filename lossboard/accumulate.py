@@ -27,10 +27,9 @@ from lossboard.pending import Pending, Signature
 from lossboard.sums import Sums, total
 
 #: Pending bytes that trigger a fold, whatever the number of entries. A fold's
-#: temporaries are about ten times what it folds, so this bounds the memory
-#: lossboard adds to about 50 MiB, and one fold to a few milliseconds, for any
-#: loss shape (benchmark rows "per-pixel" and "per-token" of benchmarks/memory.py).
-FOLD_BYTES = 4 << 20
+#: temporaries are about ten times what it folds, so this bounds the memory a
+#: fold adds to about 10 MiB, and one fold to about 10 ms (benchmarks/memory.py).
+FOLD_BYTES = 1 << 20
 
 
 class ComponentResult(NamedTuple):

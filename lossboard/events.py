@@ -2,10 +2,10 @@
 
 ``tf.summary.scalar`` writes every point in one layout (the tag, a float32 or
 float64 scalar tensor, the ``scalars`` plugin's metadata), so its records are
-decoded field by field for all records at once (:func:`scalar_layout`). Any
+decoded field by field for all records at once (``scalar_layout``). Any
 record in another layout (hparams, Keras' model config, TF1 ``simple_value``,
 a writer that orders fields differently) is parsed with the protos that the
-``tensorboard`` package ships (:func:`decode`), which gives the same values.
+``tensorboard`` package ships (``decode``), which gives the same values.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def scalar_layout(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
     and a summary holding one value of a tag, a float32/float64 scalar tensor
     and the ``scalars`` plugin metadata, each length ending where it should.
     Such bytes are a valid Event with that one scalar; everything else gets
-    ``ok`` False and goes to :func:`decode`. Only positions and steps are
+    ``ok`` False and goes to ``decode``. Only positions and steps are
     computed here; values and wall times are read for the rows asked for.
     """
     n = len(block)

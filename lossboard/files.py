@@ -16,7 +16,7 @@ from typing import IO, Any
 def is_remote(path: str) -> bool:
     """Whether ``path`` names a file system of TensorFlow's (``scheme://...``).
 
-    Example:
+    Examples:
         >>> is_remote("gs://bucket/logs"), is_remote("logs/run")
         (True, False)
     """

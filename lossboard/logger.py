@@ -64,7 +64,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
             terminal, 0 otherwise. Nothing is printed under ``model.fit``,
             which has its own progress bar.
         fold_every: Pending entries (one per component per batch) folded at
-            once; pending tensors are also folded once they hold 4 MiB, so
+            once; pending tensors are also folded once they hold 1 MiB, so
             memory stays bounded for any loss shape. The default suits most loops.
 
     Examples:

@@ -1,14 +1,14 @@
 """Event files on disk -> rows of scalars and hparams, without importing TensorFlow.
 
-Reads the TFRecord framing itself (:mod:`lossboard.records`), verifies every
+Reads the TFRecord framing itself (``lossboard.records``), verifies every
 checksum, and decodes ``tf.summary.scalar`` records many at a time
-(:mod:`lossboard.events`), so ``lossboard compare`` starts in a fraction of a
+(``lossboard.events``), so ``lossboard compare`` starts in a fraction of a
 second and a root of millions of points loads into columns, not Python
 objects. Tolerates runs being written while they are read and a truncated last
 record (a killed writer). A corrupt record, or something named like an event
-file that cannot be read, costs a :class:`EventFileWarning` and the data after
+file that cannot be read, costs a ``EventFileWarning`` and the data after
 it in that file, never an exception. Paths with a scheme (``gs://``, ...) are
-read through ``tf.io.gfile`` (:mod:`lossboard.files`).
+read through ``tf.io.gfile`` (``lossboard.files``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import numpy as np
 from lossboard import events, files
 from lossboard import records as records_
 from lossboard import table as table_
+from lossboard.layout import EPOCH_PREFIX, SPLITS
 from lossboard.table import Piece, Table
 
-SPLIT_DIRS = ("train", "validation")
+SPLIT_DIRS = SPLITS  # the split folders of Keras' layout
 COLUMNS = ["run", "split", "tag", "step", "value", "wall_time"]
 _BLOCK = 8 << 20  # bytes read at a time
 
@@ -38,7 +39,7 @@ class EventFileWarning(RuntimeWarning):
 
 @dataclass(frozen=True)
 class Point:
-    """One scalar read back: a row of :func:`lossboard.load`."""
+    """One scalar read back: a row of ``lossboard.load``."""
 
     run: str
     split: str
@@ -80,9 +81,9 @@ def records(path: str) -> Iterator[bytes]:
     """The verified records of one TFRecord file, in order.
 
     Stops at a truncated last record silently (a writer still at work or
-    killed), and at a corrupt one with an :class:`EventFileWarning`.
+    killed), and at a corrupt one with an ``EventFileWarning``.
 
-    Example:
+    Examples:
         >>> list(records("no-such.tfevents"))  # doctest: +SKIP
         []
     """
@@ -233,7 +234,7 @@ def event_files(root: str) -> Iterator[str]:
     Anything whose name contains ``tfevents`` counts, folders too (reading one
     warns), so nothing named like an event file is passed over in silence.
 
-    Example:
+    Examples:
         >>> list(event_files("."))
         []
     """
@@ -246,7 +247,7 @@ def event_files(root: str) -> Iterator[str]:
 def run_and_split(root: str, path: str) -> tuple[str, str]:
     """``(run, split)`` of an event file: ``<root>/<run>/<split>/events...``.
 
-    Example:
+    Examples:
         >>> run_and_split("logs", "logs/a/train/events.out.tfevents.1")
         ('a', 'train')
     """
@@ -268,7 +269,7 @@ def read_file(
         tags: Tag names or shell patterns (``"epoch_*"``) to read; None reads all.
             Records of other tags are skipped without being decoded.
 
-    Example:
+    Examples:
         >>> path = "run/train/events.out.tfevents.1"
         >>> points, hparams = read_file(path, "run", "train")  # doctest: +SKIP
     """
@@ -293,9 +294,9 @@ def read_table(
     tags: Iterable[str] | str | None = None,
     splits: Iterable[str] | str | None = None,
 ) -> Table:
-    """Every wanted scalar under ``root`` as columns (see :func:`read_root` for the rules).
+    """Every wanted scalar under ``root`` as columns (see ``read_root`` for the rules).
 
-    Example:
+    Examples:
         >>> table = read_table("logs", tags="epoch_*")  # doctest: +SKIP
         >>> table.tags  # doctest: +SKIP
         ['epoch_loss']
@@ -344,7 +345,7 @@ def read_root(
     Raises:
         FileNotFoundError: When ``root`` is not a directory.
 
-    Example:
+    Examples:
         >>> points, hparams = read_root("logs", tags="epoch_*")  # doctest: +SKIP
         >>> points[0]  # doctest: +SKIP
         Point(run='a', split='train', tag='epoch_loss', step=0, value=0.52, wall_time=...)
@@ -377,15 +378,18 @@ def load(
     ``run``, ``split`` and ``tag`` are categorical. Reads runs written by
     ``LossLogger`` and by ``keras.callbacks.TensorBoard``; the hparams of each
     run are in ``df.attrs["hparams"]``. ``tags`` and ``splits`` select as in
-    :func:`read_root`. A corrupt or unreadable event file costs an
-    :class:`EventFileWarning` and the points after the damage, not an error.
+    ``read_root``. A corrupt or unreadable event file costs an
+    ``EventFileWarning`` and the points after the damage, not an error.
 
-    Example:
+    Examples:
         >>> import lossboard
-        >>> df = lossboard.load("logs")  # doctest: +SKIP
-        >>> loss = df[df.tag == "epoch_loss"]  # doctest: +SKIP
-        >>> loss.pivot_table("value", "step", ["run", "split"])  # doctest: +SKIP
-        >>> epochs = lossboard.load("logs", tags="epoch_*")  # doctest: +SKIP
+        >>> with lossboard.LossLogger("logs/doc-load/run1") as logger:
+        ...     for epoch, loss in enumerate([0.75, 0.5]):
+        ...         logger.on_train_batch_end(0, {"loss": loss})
+        ...         _ = logger.on_epoch_end(epoch)
+        >>> df = lossboard.load("logs/doc-load", tags="epoch_*")
+        >>> df[["run", "split", "tag", "step", "value"]].values.tolist()
+        [['run1', 'train', 'epoch_loss', 0, 0.75], ['run1', 'train', 'epoch_loss', 1, 0.5]]
     """
     import pandas as pd
 
@@ -408,7 +412,7 @@ def read_back(log_dir: str) -> tuple[set[int], int]:
     Reads local folders and any file system TensorFlow supports (``gs://``, ...);
     reads only ``epoch_*`` and ``batch_*`` tags.
 
-    Example:
+    Examples:
         >>> read_back("no-such-run")
         (set(), 0)
     """
@@ -416,7 +420,7 @@ def read_back(log_dir: str) -> tuple[set[int], int]:
     if not files.isdir(log_dir):
         return set(), 0
     table = read_table(log_dir, tags=("epoch_*", "batch_*"))
-    epoch = np.array([t.startswith("epoch_") for t in table.tags], bool)
+    epoch = np.array([t.startswith(EPOCH_PREFIX) for t in table.tags], bool)
     is_epoch = epoch[table.tag] if len(table.tags) else np.zeros(0, bool)
     batch_steps = table.step[~is_epoch]
     return set(table.step[is_epoch].tolist()), int(batch_steps.max()) if batch_steps.size else 0

@@ -5,7 +5,7 @@ bytes, ``length`` bytes of data and the masked CRC32C of the data. Checking a
 checksum byte by byte in Python costs about 20 us per record, so this module
 checks many records at once with NumPy table look-ups, and finds the record
 boundaries of a block of bytes without a Python step per record (see
-:func:`frame`).
+``frame``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _mask(crc: np.ndarray) -> np.ndarray:
 def masked_crc32c_at(block: np.ndarray, heads: np.ndarray, length: int) -> np.ndarray:
     """Masked CRC32C of ``block[h:h + length]`` for every ``h`` in ``heads``, at once.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> block = np.frombuffer(b"abcabc", np.uint8)
         >>> [hex(c) for c in masked_crc32c_at(block, np.array([0, 3]), 3)]
@@ -85,7 +85,7 @@ def gather(block: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
 def at(block: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
     """The number of ``dtype`` (e.g. ``"<u4"``) starting at each offset: one gather.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> at(np.arange(6, dtype=np.uint8), np.array([0, 2]), "<u2").tolist()
         [256, 770]
@@ -108,7 +108,7 @@ def _u64(block: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def distinct(values: np.ndarray) -> list[int]:
     """The distinct values of a non-negative int array, sorted (counting when they are small).
 
-    Example:
+    Examples:
         >>> distinct(np.array([52, 50, 52]))
         [50, 52]
     """
@@ -146,7 +146,7 @@ def frame(block: np.ndarray) -> Frames:
     chain breaks, one record is read the slow way and the chain picks up again,
     so the result is exactly what reading record by record gives.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> frame(np.zeros(0, np.uint8)).end
         0
