@@ -26,6 +26,7 @@ _EXPORTS = {
     "load": "lossboard.reader",
     "new_run_dir": "lossboard.runs",
     "compare_groups": "lossboard.grouped",
+    "EventFileWarning": "lossboard.reader",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -34,7 +35,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from lossboard.grouped import compare_groups  # noqa: F401
     from lossboard.logger import LossLogger  # noqa: F401
     from lossboard.mean import ComponentMean  # noqa: F401
-    from lossboard.reader import load  # noqa: F401
+    from lossboard.reader import (
+        EventFileWarning,  # noqa: F401
+        load,  # noqa: F401
+    )
     from lossboard.runs import new_run_dir  # noqa: F401
 
 

@@ -26,6 +26,11 @@ from lossboard.nonfinite import Nonfinite
 from lossboard.pending import Pending, Signature
 from lossboard.sums import Sums, total
 
+#: Pending bytes that trigger a fold, whatever the number of entries. A fold's
+#: temporaries are about ten times what it folds, so this bounds the memory a
+#: fold adds to about 10 MiB, and one fold to about 10 ms (benchmarks/memory.py).
+FOLD_BYTES = 1 << 20
+
 
 class ComponentResult(NamedTuple):
     """One component's value at an epoch end (or any time)."""
@@ -43,7 +48,7 @@ class Accumulator:
             name): whether batches holding a NaN or an infinity are summed,
             and whether eager batches are checked on the host.
         fold_every: How many pending entries (one per component per batch)
-            trigger a fold. Bounds memory; larger folds amortize better.
+            trigger a fold (as do ``FOLD_BYTES`` of pending tensors).
         capacity: Components the in-graph vectors hold (see
             ``GraphSums``).
         strategy: The ``tf.distribute`` strategy (the current one by default).
@@ -109,6 +114,11 @@ class Accumulator:
         return self._pending.count
 
     @property
+    def pending_bytes(self) -> int:
+        """Bytes of the tensors recorded since the last fold."""
+        return self._pending.nbytes
+
+    @property
     def steady_state_signatures(self) -> int:
         """Kinds of batch that take the row fast path (see ``add``)."""
         return len(self._fast)
@@ -170,7 +180,7 @@ class Accumulator:
             self._fast[keys or tuple(logs)] = Signature(
                 enums, shapes, tuple(comps), by_batch_size=batch_size is not None
             )
-        if self._pending.count >= self._fold_every:
+        if self._pending.count >= self._fold_every or self._pending.nbytes >= FOLD_BYTES:
             self.fold()
 
     def _add_row(self, signature: Signature, logs: Mapping[str, Any], weight: Any) -> bool:
@@ -188,7 +198,7 @@ class Accumulator:
         if not same:
             return False
         self._pending.add_row(signature, values, 1.0 if weight is None else float(weight))
-        if self._pending.count >= self._fold_every:
+        if self._pending.count >= self._fold_every or self._pending.nbytes >= FOLD_BYTES:
             self.fold()
         return True
 

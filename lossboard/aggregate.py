@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lossboard.groups import MARKER, Configuration, curves, group_runs
+from lossboard.layout import EPOCH_PREFIX
 from lossboard.reader import Point
 from lossboard.stats import Spread
 
@@ -85,7 +86,7 @@ def aggregate_points(
     Raises:
         ValueError: When no run has one of the ``over`` hparams.
     """
-    points = [p for p in points if tags is not None or p.tag.startswith("epoch_")]
+    points = [p for p in points if tags is not None or p.tag.startswith(EPOCH_PREFIX)]
     by_run = curves(points, tags, runs)
     configs = group_runs(hparams, {run for run, _, _ in by_run}, over)
     out = []

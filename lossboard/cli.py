@@ -101,11 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(args: argparse.Namespace) -> tuple[list, dict]:
-    """The points and hparams under ``args.root``, without runs that ``aggregate`` wrote there."""
+def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[list, dict]:
+    """The points of ``tags`` and the hparams under ``args.root``, without runs that
+    ``aggregate`` wrote there. Records of other tags are skipped without being decoded."""
     from lossboard import groups, reader
 
-    points, hparams = reader.read_root(args.root)
+    points, hparams = reader.read_root(args.root, tags=list(tags))
     sources = groups.source_runs(points, args.root)
     for folder in sources.skipped:
         path = os.path.join(args.root, folder)
@@ -126,7 +127,7 @@ def _compare(args: argparse.Namespace) -> int:
     ):
         if path:
             _output_file(option, path, example)
-    points, hparams = _read(args)
+    points, hparams = _read(args, [args.tag])
     if args.over:
         table = grouped.summarize_groups(
             points, hparams, args.over, args.tag, args.runs, args.higher_is_better
@@ -149,7 +150,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from lossboard import plot
 
-    points, hparams = _read(args)
+    points, hparams = _read(args, args.tags or ["epoch_*"])
     done = plot.plot_runs(
         points,
         args.output,
@@ -167,7 +168,7 @@ def _plot(args: argparse.Namespace) -> int:
 def _aggregate(args: argparse.Namespace) -> int:
     from lossboard import aggregate
 
-    points, hparams = _read(args)
+    points, hparams = _read(args, ["epoch_*"])
     result = aggregate.aggregate_root(
         points, hparams, args.over, args.output, args.runs, source=args.root
     )

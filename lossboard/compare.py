@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lossboard.groups import curves, varying_keys
+from lossboard.layout import SPLITS
 from lossboard.reader import Point
 
-SPLIT_ORDER = ("train", "validation")
+SPLIT_ORDER = SPLITS
 
 
 @dataclass

@@ -132,7 +132,7 @@ def main(logdir: str = "logs", epochs: int = 8) -> int:
                 f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
                 f"({epochs} epochs)"
             )
-    points, hparams = reader.read_root(root)
+    points, hparams = reader.read_root(root, tags=["epoch_*"])
     table = grouped.summarize_groups(points, hparams, ["seed"])
     count = len(DEMO_RUNS) * len(DEMO_SEEDS)
     print(

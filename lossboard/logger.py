@@ -64,7 +64,8 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
             terminal, 0 otherwise. Nothing is printed under ``model.fit``,
             which has its own progress bar.
         fold_every: Pending entries (one per component per batch) folded at
-            once. Bounds memory; the default suits most loops.
+            once; pending tensors are also folded once they hold 1 MiB, so
+            memory stays bounded for any loss shape. The default suits most loops.
 
     Examples:
         >>> import numpy as np

@@ -96,6 +96,17 @@ def _join(values: list, rank: int) -> tf.Tensor:
     return joined[:n] if pad and rank == 0 else joined
 
 
+_ITEMSIZE: dict[int, int] = {}
+
+
+def itemsize(enum: int) -> int:
+    """Bytes per element of the dtype with this enum."""
+    size = _ITEMSIZE.get(enum)
+    if size is None:
+        size = _ITEMSIZE[enum] = max(1, tf.as_dtype(enum).size)
+    return size
+
+
 class Signature:
     """Names, dtypes and shapes of a batch whose values can be kept as one row.
 
@@ -105,7 +116,7 @@ class Signature:
     mean of n examples, each per-example value counts once).
     """
 
-    __slots__ = ("enums", "shapes", "columns", "by_batch_size", "lead")
+    __slots__ = ("enums", "shapes", "columns", "by_batch_size", "lead", "nbytes")
 
     def __init__(
         self, enums: tuple, shapes: tuple, comps: tuple[int, ...], by_batch_size: bool = False
@@ -116,6 +127,11 @@ class Signature:
         self.by_batch_size = by_batch_size
         #: The leading dimension of the per-example columns (None without any).
         self.lead = next((shape[0] for shape in shapes if shape), None)
+        #: Bytes of values one row holds.
+        self.nbytes = sum(
+            (shape[0] if shape else 1) * itemsize(enum)
+            for enum, shape in zip(enums, shapes, strict=True)
+        )
         by_kind: dict[tuple[int, int], list[int]] = {}
         for col, (enum, shape) in enumerate(zip(enums, shapes, strict=True)):
             by_kind.setdefault((enum, len(shape)), []).append(col)
@@ -148,6 +164,7 @@ class Pending:
 
     def __init__(self) -> None:
         self.count = 0  # entries (one component of one batch) pending
+        self.nbytes = 0  # bytes of the tensors held
         self._rows: dict[Signature, tuple[list[tuple], list[float]]] = {}
         self._groups: dict[tuple, _Group] = {}
         self._host: dict[int, list[float]] = {}
@@ -159,6 +176,7 @@ class Pending:
         rows[0].append(values)
         rows[1].append(weight)
         self.count += len(values)
+        self.nbytes += signature.nbytes
 
     def add_entry(self, key: tuple, comp: int, value: Any, weight: Any, size: int) -> None:
         group = self._groups.get(key)
@@ -169,6 +187,8 @@ class Pending:
         group.comps.append(comp)
         group.sizes.append(size)
         self.count += 1
+        # the values, and as many again for a tensor of weights
+        self.nbytes += size * itemsize(key[0]) * (2 if key[2] == TENSOR_WEIGHT else 1)
 
     def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
         host = self._host.get(comp)
@@ -185,6 +205,7 @@ class Pending:
         self._groups.clear()
         self._host.clear()
         self.count = 0
+        self.nbytes = 0
 
     def take(self, num_comps: int, skip: bool) -> list[Sums]:
         """Folds everything pending into per-component ``Sums`` and clears."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from lossboard.aggregate import aggregate_points
 from lossboard.groups import curves
+from lossboard.layout import BATCH_PREFIX, EPOCH_PREFIX, SPLITS, TRAIN, VALIDATION
 from lossboard.reader import Point
 
 _INSTALL_HINT = (
@@ -22,7 +23,7 @@ _INSTALL_HINT = (
 )
 #: Most entries the legend lists; past it, the legend says how many it left out.
 LEGEND_CAP = 60
-_STYLES = {"train": "-", "validation": "--"}
+_STYLES = {TRAIN: "-", VALIDATION: "--"}
 
 
 def _pyplot():
@@ -175,7 +176,7 @@ def plot_runs(
     if band not in ("std", "minmax"):
         raise ValueError(f"band: got {band!r}; expected 'std' or 'minmax'.")
     if tags is None:
-        points = [p for p in points if p.tag.startswith("epoch_")]
+        points = [p for p in points if p.tag.startswith(EPOCH_PREFIX)]
     if over:
         lines = configuration_lines(points, hparams or {}, over, tags, runs, band)
     else:
@@ -210,8 +211,8 @@ def plot_runs(
             )
             if line.low is not None and line.high is not None:
                 ax.fill_between(line.steps, line.low, line.high, color=c, alpha=0.15, lw=0)
-        ax.set_title(tag.removeprefix("epoch_").removeprefix("batch_"))
-        ax.set_xlabel("epoch" if tag.startswith("epoch_") else "step")
+        ax.set_title(tag.removeprefix(EPOCH_PREFIX).removeprefix(BATCH_PREFIX))
+        ax.set_xlabel("epoch" if tag.startswith(EPOCH_PREFIX) else "step")
         ax.set_ylabel(tag)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -222,7 +223,7 @@ def plot_runs(
     if len(labels) > len(shown):
         handles.append(plt.Line2D([], [], color="none"))
         names.append(f"... {len(labels) - len(shown)} more not listed")
-    for split in ("train", "validation"):
+    for split in SPLITS:
         if any(line.split == split for line in lines):
             handles.append(plt.Line2D([], [], color="black", linestyle=_STYLES[split]))
             names.append(split)

@@ -121,3 +121,49 @@ def test_shape_change_in_steady_state_is_checked_per_batch():
     with pytest.raises(TypeError, match="string"):
         acc.add({"loss": tf.constant(["x", "y"])})
     assert acc.read()["loss"] == (3.0, 5.0, 0)
+
+
+@pytest.mark.parametrize("shape", [(8, 32, 32), (4096,)])
+def test_pending_memory_is_bounded_in_bytes_and_the_mean_exact(shape):
+    """Large losses (per-pixel, long per-example vectors) fold by bytes, not by entry count."""
+    from lossboard.accumulate import FOLD_BYTES
+
+    rng = np.random.default_rng(11)
+    acc = Accumulator()  # fold_every=16384 entries would hold 16384 of these
+    total, count = 0.0, 0
+    one = int(np.prod(shape)) * 4
+    for i in range(150):
+        values = rng.normal(size=shape).astype("float32")
+        total, count = total + values.astype(np.float64).sum(), count + values.size
+        acc.add({"pixels": tf.constant(values)} if i % 3 else {"pixels": values.tolist()})
+        assert acc.pending_bytes < FOLD_BYTES + one
+    result = acc.read()["pixels"]
+    assert result.mean == pytest.approx(total / count, rel=1e-12) and result.weight == count
+
+
+@pytest.mark.parametrize("weight", [None, 3, "per_example"])
+def test_large_values_reduced_at_the_call_keep_weights_and_flag_nonfinite(weight):
+    from lossboard.staging import LARGE
+
+    rng = np.random.default_rng(12)
+    shape = (16, LARGE // 16)  # exactly LARGE elements: reduced at the call
+    values = [rng.normal(size=shape).astype("float32") for _ in range(3)]
+    values[1][3, 5] = np.nan
+    weights = {
+        None: [None] * 3,
+        3: [3] * 3,
+        "per_example": [rng.uniform(0.5, 2, size=16).astype("float32") for _ in range(3)],
+    }[weight]
+    acc = Accumulator(nonfinite="skip")
+    for v, w in zip(values, weights, strict=True):
+        acc.add({"pixels": tf.constant(v)}, sample_weight=w)
+    assert acc.pending_bytes < 1 << 10  # two scalars per batch, not its elements
+    kept = [0, 2]
+    v64 = [values[i].astype(np.float64) for i in kept]
+    if weight == "per_example":
+        w64 = [np.repeat(weights[i].astype(np.float64)[:, None], shape[1], 1) for i in kept]
+    else:
+        w64 = [np.full(shape, 1.0 if weight is None else 3.0) for _ in kept]
+    expected = sum((v * w).sum() for v, w in zip(v64, w64, strict=True)) / sum(w.sum() for w in w64)
+    result = acc.read()["pixels"]
+    assert result.mean == pytest.approx(expected, rel=1e-12) and result.nonfinite == 1

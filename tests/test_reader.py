@@ -9,9 +9,11 @@ import sys
 import keras
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lossboard
-from lossboard import LossLogger
+from lossboard import LossLogger, reader
 from lossboard.reader import COLUMNS, read_root
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -116,3 +118,138 @@ def test_reader_does_not_import_tensorflow(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == 2  # epoch_loss and epoch_half at step 0
+
+
+def _epoch_means(batches_per_epoch) -> list[float]:
+    return [np.concatenate(b).astype(np.float64).mean() for b in batches_per_epoch]
+
+
+def test_runs_on_a_tensorflow_file_system_load_and_resume(tmp_path):
+    rng = np.random.default_rng(2)
+    train = [[rng.normal(size=n).astype("float32") for n in (4, 3)] for _ in range(3)]
+    root = f"ram://{tmp_path.name}/logs"
+    _custom_run(f"{root}/a", train, hparams={"lr": 0.5})
+    with LossLogger(f"{root}/b", update_freq=1) as logger:  # batch curves: 5 steps
+        for i in range(5):
+            logger.on_train_batch_end(i, {"loss": float(i)})
+        logger.on_epoch_end(0)
+    df = lossboard.load(root)
+    a = df[(df.run == "a") & (df.tag == "epoch_loss")].sort_values("step")
+    assert a.value.tolist() == pytest.approx(_epoch_means(train), rel=2e-7)
+    assert df.attrs["hparams"] == {"a": {"lr": 0.5}}
+    points, hparams = read_root(root, tags="batch_*")
+    assert [(p.run, p.step, p.value) for p in points] == [("b", i + 1, float(i)) for i in range(5)]
+    assert reader.read_back(f"{root}/a") == ({0, 1, 2}, 0)
+    assert reader.read_back(f"{root}/b") == ({0}, 5)
+    for run, epochs in (("a", 3), ("b", 1)):
+        with LossLogger(f"{root}/{run}") as resumed:
+            assert resumed.initial_epoch == epochs
+
+
+def test_tags_and_splits_select_what_is_read(tmp_path):
+    rng = np.random.default_rng(3)
+    train = [[rng.normal(size=4).astype("float32")] for _ in range(2)]
+    val = [[rng.normal(size=3).astype("float32")] for _ in range(2)]
+    _custom_run(tmp_path / "a", train, val, hparams={"units": 8})
+    everything, hparams = read_root(tmp_path)
+
+    def expect(keep):
+        return [p for p in everything if keep(p)]
+
+    cases = [
+        ({"tags": "epoch_loss"}, lambda p: p.tag == "epoch_loss"),
+        ({"tags": ["epoch_h*", "nothing"]}, lambda p: p.tag == "epoch_half"),
+        ({"splits": "validation"}, lambda p: p.split == "validation"),
+        ({"tags": "epoch_*", "splits": ["train"]}, lambda p: p.split == "train"),
+        ({"tags": []}, lambda p: False),
+    ]
+    for selection, keep in cases:
+        points, selected_hparams = read_root(tmp_path, **selection)
+        assert points == expect(keep), selection
+        assert selected_hparams == hparams == {"a": {"units": 8}}
+    df = lossboard.load(tmp_path, tags="epoch_loss", splits="validation")
+    assert df.value.tolist() == pytest.approx(_epoch_means(val), rel=2e-7)
+
+
+def test_load_builds_columns_not_python_objects(tmp_path):
+    _custom_run(tmp_path / "a", [[np.ones(2, "float32")]] * 3)
+    _custom_run(tmp_path / "b", [[np.zeros(2, "float32")]] * 2)
+    df = lossboard.load(tmp_path)
+    assert {c: str(df[c].dtype) for c in COLUMNS} == {
+        "run": "category",
+        "split": "category",
+        "tag": "category",
+        "step": "int64",
+        "value": "float64",
+        "wall_time": "float64",
+    }
+    assert list(df.run.cat.categories) == ["a", "b"]
+    assert {str(df[c].cat.codes.dtype) for c in ("run", "split", "tag")} == {"int8"}
+    empty = lossboard.load(tmp_path, tags="no_such_tag")
+    assert len(empty) == 0 and list(empty.columns) == COLUMNS
+
+
+_FLOATS = st.floats(width=32, allow_nan=True, allow_infinity=True)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    points=st.lists(
+        st.tuples(st.sampled_from(["a", "épsilon", "x" * 120]), st.integers(0, 2**62), _FLOATS),
+        min_size=1,
+        max_size=20,
+    ),
+    simple=st.booleans(),
+)
+def test_values_are_bit_identical_to_what_tensorflow_wrote(tmp_path_factory, points, simple):
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    directory = tmp_path_factory.mktemp("bits")
+    writer = tf.summary.create_file_writer(os.fspath(directory / "run" / "train"))
+    with writer.as_default():
+        for tag, step, value in points:
+            if simple:  # a TF1-style simple_value, read by the protos rather than by layout
+                raw = summary_pb2.Summary(value=[{"tag": tag, "simple_value": value}])
+                tf.summary.experimental.write_raw_pb(raw.SerializeToString(), step=step)
+            else:
+                tf.summary.scalar(tag, value, step=step)
+    writer.close()
+    newest = {(tag, step): value for tag, step, value in points}  # the last write of a step wins
+    df = lossboard.load(directory)
+    got = {(t, s): v for t, s, v in zip(df.tag.astype(str), df.step, df.value, strict=True)}
+    assert got.keys() == newest.keys()
+    for key, value in newest.items():  # numerically (TF's constant cache may swap 0.0 and -0.0)
+        assert got[key] == np.float32(value) or (np.isnan(got[key]) and np.isnan(value)), key
+    # Bit for bit what TensorFlow's own record reader and tensor decoding give.
+    (path,) = (directory / "run" / "train").iterdir()
+    by_tf = {}
+    for record in tf.compat.v1.io.tf_record_iterator(os.fspath(path)):
+        event = event_pb2.Event.FromString(record)
+        for v in event.summary.value:
+            number = v.simple_value if simple else tf.make_ndarray(v.tensor)
+            by_tf[(v.tag, event.step)] = np.float64(np.float32(number)).tobytes()
+    assert {k: np.float64(v).tobytes() for k, v in got.items()} == by_tf
+
+
+def test_only_epoch_tags_skip_a_damaged_batch_record_unread(tmp_path):
+    import tensorflow as tf
+
+    run = tmp_path / "run" / "train"
+    writer = tf.summary.create_file_writer(os.fspath(run))
+    with writer.as_default():
+        tf.summary.scalar("batch_loss", 4.0, step=1)
+        tf.summary.scalar("epoch_loss", 2.0, step=0)
+    writer.close()
+    (path,) = run.iterdir()
+    sizes = [len(r) + 16 for r in tf.compat.v1.io.tf_record_iterator(os.fspath(path))]
+    data = bytearray(path.read_bytes())
+    data[sizes[0] + 49] ^= 0xFF  # batch_loss's value: its checksum no longer holds
+    path.write_bytes(bytes(data))
+    points, _ = read_root(tmp_path, tags="epoch_*")  # no warning: the record is never decoded
+    assert [(p.tag, p.step, p.value) for p in points] == [("epoch_loss", 0, 2.0)]
+    with pytest.warns(reader.EventFileWarning, match=f"at byte {sizes[0]}"):
+        points, _ = read_root(tmp_path)
+    assert points == []

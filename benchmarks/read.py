@@ -1,0 +1,269 @@
+"""Reading a large root back: lossboard.load vs tbparse vs TensorBoard's EventAccumulator.
+
+Generates a root of runs with per-step curves (the layout LossLogger writes:
+``<run>/train`` with ``batch_*`` and ``epoch_*`` tags, ``<run>/validation``
+with ``epoch_*``), written directly as event records (the bytes
+``tf.summary.scalar`` writes, checked against the protos and TensorBoard's
+reader), then reads it with each reader in a fresh subprocess and reports the
+time, the peak resident memory and the peak above the process's baseline
+(after imports), per row. Values are compared bit for bit.
+
+    python benchmarks/read.py                      # 20 runs x 40k points, about 2 minutes
+    python benchmarks/read.py --runs 50 --steps 25000 --readers lossboard lossboard-epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+READERS = ("lossboard", "lossboard-epochs", "tbparse", "event_accumulator")
+_META = bytes.fromhex("4a0b0a090a07") + b"scalars"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _event(wall_time: float, step: int, tag: str, value: float) -> bytes:
+    """The bytes of the Event that ``tf.summary.scalar(tag, value, step)`` writes."""
+    name = tag.encode()
+    tensor = bytes.fromhex("420a080112002204") + struct.pack("<f", value)
+    item = b"\x0a" + bytes([len(name)]) + name + tensor + _META
+    summary = b"\x0a" + _varint(len(item)) + item
+    step_field = b"\x10" + _varint(step) if step else b""
+    return (
+        b"\x09"
+        + struct.pack("<d", wall_time)
+        + step_field
+        + b"\x2a"
+        + _varint(len(summary))
+        + summary
+    )
+
+
+def _write(path: str, events: list[bytes]) -> None:
+    from lossboard.records import masked_crc32c_at
+
+    lengths = np.array([len(e) for e in events], np.int64)
+    data = np.frombuffer(b"".join(events), np.uint8)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    crcs = np.empty(len(events), np.uint32)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        crcs[rows] = masked_crc32c_at(data, starts[rows], int(length))
+    headers = lengths.astype("<u8").view(np.uint8).reshape(-1, 8)
+    header_crcs = masked_crc32c_at(headers.ravel(), np.arange(len(events)) * 8, 8)
+    with open(path, "wb") as f:
+        for i, event in enumerate(events):
+            f.write(headers[i].tobytes())
+            f.write(struct.pack("<I", header_crcs[i]))
+            f.write(event)
+            f.write(struct.pack("<I", crcs[i]))
+
+
+def generate(root: str, runs: int, steps: int, components: int, steps_per_epoch: int) -> int:
+    """Writes the root; returns the number of points."""
+    rng = np.random.default_rng(0)
+    names = ["loss"] + [f"part{i}" for i in range(components - 1)]
+    version = bytes.fromhex("0900000000000000001a0d") + b"brain.Event:2"
+    total = 0
+    for r in range(runs):
+        values = rng.normal(size=(steps, components)).astype(np.float32)
+        train, val, t = [version], [version], 1.7e9 + r * 1e5
+        for step in range(1, steps + 1):
+            for c, name in enumerate(names):
+                train.append(
+                    _event(t + step * 1e-3, step, f"batch_{name}", float(values[step - 1, c]))
+                )
+            if step % steps_per_epoch == 0:
+                epoch = step // steps_per_epoch - 1
+                means = values[step - steps_per_epoch : step].astype(np.float64).mean(axis=0)
+                for c, name in enumerate(names):
+                    train.append(_event(t + step * 1e-3, epoch, f"epoch_{name}", float(means[c])))
+                    val.append(_event(t + step * 1e-3, epoch, f"epoch_{name}", float(means[c] / 2)))
+        for split, events in (("train", train), ("validation", val)):
+            os.makedirs(os.path.join(root, f"run{r:03d}", split), exist_ok=True)
+            _write(
+                os.path.join(root, f"run{r:03d}", split, f"events.out.tfevents.{r}.bench.v2"),
+                events,
+            )
+            total += len(events) - 1
+    return total
+
+
+def _check_layout() -> None:
+    """The handmade bytes are what the protos serialize (so TF's writer's layout)."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", 1.5))
+    tensor.tensor_shape.SetInParent()
+    value = summary_pb2.Summary.Value(tag="batch_loss", tensor=tensor)
+    value.metadata.plugin_data.plugin_name = "scalars"
+    event = event_pb2.Event(wall_time=1.5, step=300, summary=summary_pb2.Summary(value=[value]))
+    assert event.SerializeToString() == _event(1.5, 300, "batch_loss", 1.5)
+
+
+# ---------------------------------------------------------------- children: one reader each
+def _rss(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _lossboard(root: str, tags: str | None = None) -> tuple:
+    import lossboard.reader as lr
+
+    df = lr.load(root, tags=tags)
+    return df.run.astype(str), df.split.astype(str), df.tag.astype(str), df.step, df.value
+
+
+def _tbparse(root: str) -> tuple:
+    from tbparse import SummaryReader
+
+    df = SummaryReader(root, extra_columns={"dir_name"}, event_types={"tensors"}).tensors
+    if df.empty:
+        return ([],) * 5
+    run_split = df.dir_name.str.rsplit("/", n=1)
+    return run_split.str[0], run_split.str[1], df.tag, df.step, df.value
+
+
+def _event_accumulator(root: str) -> tuple:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    cols: tuple[list, ...] = ([], [], [], [], [])
+    for run in sorted(os.listdir(root)):
+        for split in ("train", "validation"):
+            acc = ea.EventAccumulator(os.path.join(root, run, split), size_guidance={"tensors": 0})
+            acc.Reload()
+            for tag in acc.Tags()["tensors"]:
+                for e in acc.Tensors(tag):
+                    for col, v in zip(cols, (run, split, tag, e.step), strict=False):
+                        col.append(v)
+                    cols[4].append(float(tensor_util.make_ndarray(e.tensor_proto)))
+    return cols
+
+
+_READ = {
+    "lossboard": _lossboard,
+    "lossboard-epochs": lambda root: _lossboard(root, "epoch_*"),
+    "tbparse": _tbparse,
+    "event_accumulator": _event_accumulator,
+}
+
+
+def _child(reader: str, root: str, out: str) -> None:
+    import pandas as pd
+
+    read = _READ[reader]
+    with tempfile.TemporaryDirectory() as tiny:  # imports and lazy set-up: not the reading
+        generate(tiny, runs=1, steps=2, components=1, steps_per_epoch=1)
+        read(tiny)
+    baseline = _rss("VmRSS")
+    start, cpu = time.perf_counter(), time.process_time()
+    rows = read(root)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = _rss("VmHWM")
+    frame = pd.DataFrame(dict(zip(("run", "split", "tag", "step", "value"), rows, strict=True)))
+    frame = frame.astype(
+        {"run": str, "split": str, "tag": str, "step": "int64", "value": "float64"}
+    )
+    frame = frame.sort_values(["run", "split", "tag", "step"], kind="stable").reset_index(drop=True)
+    frame.to_pickle(out)
+    result = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "rows": len(frame),
+        "peak": peak,
+        "baseline": baseline,
+    }
+    print(json.dumps(result))
+
+
+def _run(reader: str, root: str, scratch: str) -> dict:
+    out = os.path.join(scratch, f"{reader}.pkl")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", reader, root, out],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"{reader} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["frame"] = out
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10000, help="batch steps per run")
+    parser.add_argument("--components", type=int, default=4, help="batch_* tags per step")
+    parser.add_argument("--steps-per-epoch", type=int, default=500)
+    parser.add_argument("--readers", nargs="+", choices=READERS, default=list(READERS))
+    parser.add_argument("--root", help="reuse or keep the generated root here")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    import pandas as pd
+
+    _check_layout()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.root or os.path.join(scratch, "root")
+        if not os.path.isdir(root):
+            start = time.perf_counter()
+            points = generate(root, args.runs, args.steps, args.components, args.steps_per_epoch)
+            print(f"generated {points:,} points in {time.perf_counter() - start:.0f} s", flush=True)
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
+        print(f"root: {args.runs} runs, {size / 1e6:.0f} MB of event files\n")
+        print(
+            "| reader | rows | time (s) | CPU time (s) | peak RSS (MB) "
+            "| peak above baseline (MB) | bytes/row |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        frames = {}
+        for reader in args.readers:
+            r = _run(reader, root, scratch)
+            above = r["peak"] - r["baseline"]
+            print(
+                f"| {reader} | {r['rows']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} "
+                f"| {r['peak'] / 1e6:.0f} "
+                f"| {above / 1e6:.0f} | {above / max(r['rows'], 1):.0f} |",
+                flush=True,
+            )
+            frames[reader] = pd.read_pickle(r["frame"])
+        full = [f for name, f in frames.items() if name != "lossboard-epochs"]
+        for other in full[1:]:
+            assert other[["run", "split", "tag", "step"]].equals(
+                full[0][["run", "split", "tag", "step"]]
+            )
+            assert other.value.to_numpy().tobytes() == full[0].value.to_numpy().tobytes()
+        if full and "lossboard-epochs" in frames:
+            epochs = full[0][full[0].tag.str.startswith("epoch_")].reset_index(drop=True)
+            assert frames["lossboard-epochs"].equals(epochs)
+        print(f"\nvalues bit-identical across {', '.join(frames)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Where event files are: local paths through ``os``, ``scheme://`` paths through ``tf.io.gfile``.
+
+TensorFlow is imported only for a path with a scheme (``gs://``, ``s3://``,
+``ram://``, ...), so reading local runs stays free of it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Iterator
+from typing import IO, Any
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` names a file system of TensorFlow's (``scheme://...``).
+
+    Examples:
+        >>> is_remote("gs://bucket/logs"), is_remote("logs/run")
+        (True, False)
+    """
+    return "://" in path
+
+
+def _gfile() -> Any:
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def isdir(path: str) -> bool:
+    """Whether ``path`` is a directory, on any file system."""
+    return bool(_gfile().isdir(path)) if is_remote(path) else os.path.isdir(path)
+
+
+def join(directory: str, name: str) -> str:
+    """``directory/name``, with ``/`` on remote file systems."""
+    return (
+        posixpath.join(directory, name) if is_remote(directory) else os.path.join(directory, name)
+    )
+
+
+def dirname(path: str) -> str:
+    """The folder of ``path``, on any file system."""
+    return posixpath.dirname(path) if is_remote(path) else os.path.dirname(path)
+
+
+def relative_parts(root: str, directory: str) -> list[str]:
+    """The folders of ``directory`` below ``root``: ``[]`` for root itself."""
+    if is_remote(root):
+        rel = posixpath.relpath(directory.split("://", 1)[1], root.split("://", 1)[1])
+        return [] if rel == "." else rel.split("/")
+    rel = os.path.relpath(directory, root)
+    return [] if rel == "." else rel.split(os.sep)
+
+
+def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` (top down, sorted) on any file system."""
+    if is_remote(root):
+        for directory, dirs, files in _gfile().walk(root):
+            dirs.sort()
+            yield str(directory), dirs, sorted(str(f) for f in files)
+        return
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        yield directory, dirs, sorted(files)
+
+
+def open_sized(path: str) -> tuple[IO[bytes], int]:
+    """An open binary file and its size; refuses what is not a regular file.
+
+    Checks with ``os.stat`` before opening, so a FIFO named like an event file
+    is never opened (opening one blocks until a writer appears).
+
+    Raises:
+        OSError: With a message saying what ``path`` is instead, when it is
+            not a readable regular file (a dangling symlink, a FIFO, a folder,
+            a file without read permission).
+    """
+    if is_remote(path):
+        gfile = _gfile()
+        try:
+            size = int(gfile.stat(path).length)
+            return gfile.GFile(path, "rb"), size
+        except Exception as error:  # noqa: BLE001 - TF raises its own error types
+            raise OSError(f"cannot read {path!r}: {error}") from error
+    info = os.stat(path)  # follows symlinks: a dangling one raises FileNotFoundError
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO or device)"
+        raise OSError(f"{path!r} is {kind}")
+    return open(path, "rb"), info.st_size  # noqa: SIM115 - the caller closes it
