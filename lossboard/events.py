@@ -261,7 +261,7 @@ def _hparams(content: bytes) -> dict[str, Any]:
     if not data.HasField("session_start_info"):
         return {}
     out: dict[str, Any] = {}
-    for name, value in data.session_start_info.hparams.items():
+    for name, value in sorted(data.session_start_info.hparams.items()):  # a map: no order
         kind = value.WhichOneof("kind")
         out[name] = getattr(value, kind) if kind else None
     return out
