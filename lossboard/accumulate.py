@@ -10,11 +10,11 @@ time because reading one folds first.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from lossboard import batch as batch_lib
@@ -90,6 +90,8 @@ class Accumulator:
         self._batch_window = batch_window
         self._window: Sums | None = None
         self._warned_mixed = False
+        #: Whether any eager batch was recorded since the last reset.
+        self.received = False
         #: Sums of in-graph calls since the last batch-curve point (with ``batch_window``).
         self.graph_window = GraphSums(capacity) if batch_window else None
         #: Component names by index, for batch curves written in the graph (with ``batch_window``).
@@ -145,7 +147,11 @@ class Accumulator:
             row_weight = sample_weight
         else:
             row_weight = batch_size if sample_weight is None else None
-        if row_weight is None or type(row_weight) in staging.FAST_WEIGHTS:
+        if sample_weight is None or sample_weight is row_weight:  # never with a mapping
+            fast = row_weight is None or type(row_weight) in staging.FAST_WEIGHTS
+        else:
+            fast = False
+        if fast:
             if keys is None:
                 keys = tuple(logs)
             signature = self._fast.get(keys)
@@ -157,6 +163,7 @@ class Accumulator:
             ):
                 return
         staged = staging.stage_batch(logs, sample_weight, self._allow_empty, batch_size)
+        self.received = True
         if not self._warned_mixed:
             note = staging.mixed_weight_note(staged, sample_weight)
             if note is not None:
@@ -198,6 +205,7 @@ class Accumulator:
         if not same:
             return False
         self._pending.add_row(signature, values, 1.0 if weight is None else float(weight))
+        self.received = True
         if self._pending.count >= self._fold_every or self._pending.nbytes >= FOLD_BYTES:
             self.fold()
         return True
@@ -319,7 +327,7 @@ class Accumulator:
         sums, counts, bad = (v.numpy() for v in running)
         out = {}
         for i, (sum_, count, nonfinite) in enumerate(zip(sums, counts, bad, strict=True)):
-            if not (np.isfinite(sum_) and np.isfinite(count)):
+            if not (math.isfinite(sum_) and math.isfinite(count)):
                 nonfinite = max(nonfinite, 1)  # a float64 sum that overflowed is non-finite too
             if count != 0 or nonfinite:
                 mean = sum_ / count if count else float("nan")
@@ -341,6 +349,7 @@ class Accumulator:
             self._drain()
         self._running = None
         self._reduced = False
+        self.received = False
 
     # ----------------------------------------------------------------- batch window
     def take_window(self) -> dict[str, float]:

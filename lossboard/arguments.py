@@ -37,10 +37,12 @@ def scalar(value: Any) -> float | None:
 def check_update_freq(update_freq: Any) -> int | None:
     if update_freq == "epoch":
         return None
+    if update_freq == "batch":  # as keras.callbacks.TensorBoard: every batch
+        return 1
     if type(update_freq) is int and update_freq >= 1:
         return update_freq
     raise ValueError(
-        f"update_freq: got {update_freq!r}; expected 'epoch' or a positive int N "
+        f"update_freq: got {update_freq!r}; expected 'epoch', 'batch' or a positive int N "
         "(write batch curves every N train batches)."
     )
 

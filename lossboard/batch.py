@@ -149,6 +149,14 @@ def check_batch_size(batch_size: Any, sample_weight: Any, where: str) -> Any:
     """
     if isinstance(batch_size, np.integer):
         batch_size = int(batch_size)
+    elif (
+        isinstance(batch_size, tf.Tensor | tf.Variable)
+        and batch_size.dtype.is_integer
+        and batch_size.shape.rank == 0
+        and not tf.inside_function()
+    ):
+        # One scalar read: batch sizes come from shapes (tf.shape), which live on the host.
+        batch_size = int(batch_size.numpy())
     if type(batch_size) is int:
         if batch_size < 1:
             raise ValueError(
@@ -199,8 +207,17 @@ def weight_with_batch_size(
         shape = np.shape(value) if rank else ()
     shape = tuple(shape)
     if not shape:
+        if isinstance(batch_size, tf.Tensor) and tf.inside_function():
+            tf.debugging.assert_positive(batch_size, message=f"component {name!r}: batch_size")
         return batch_size
-    if type(batch_size) is int and shape[0] is not None and shape[0] != batch_size:
+    if isinstance(batch_size, tf.Tensor) and tf.inside_function():
+        tf.debugging.assert_positive(batch_size, message=f"component {name!r}: batch_size")
+        tf.debugging.assert_equal(
+            tf.shape(value)[0],
+            tf.cast(batch_size, tf.int32),
+            message=f"component {name!r}: the leading dimension is not batch_size",
+        )
+    elif type(batch_size) is int and shape[0] is not None and shape[0] != batch_size:
         raise ValueError(
             f"component {name!r}: got values of shape {shape}, whose leading dimension "
             f"{shape[0]} is not batch_size={batch_size}. With batch_size, log each component "
@@ -274,14 +291,16 @@ def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, flo
         ``(sum(value * weight), sum(weight), all_finite)`` in float64.
     """
     if weight is None:
-        return float(np.sum(value)), float(value.size), bool(np.isfinite(value).all())
+        with np.errstate(all="ignore"):  # an overflow is reported as a non-finite batch
+            return float(np.sum(value)), float(value.size), bool(np.isfinite(value).all())
     w = host_array(label(name, weight=True), weight)
     squeeze_v, squeeze_w, expand = weight_shape_plan(name, value.shape, w.shape)
     v = value.reshape(value.shape[: value.ndim - squeeze_v])
     w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)
     w = np.broadcast_to(w, v.shape)
     finite = bool(np.isfinite(v).all() and np.isfinite(w).all())  # a NaN weight is a NaN batch
-    return float(np.sum(v * w)), float(np.sum(w)), finite
+    with np.errstate(all="ignore"):  # an overflow is reported as a non-finite batch
+        return float(np.sum(v * w)), float(np.sum(w)), finite
 
 
 def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:

@@ -220,7 +220,12 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         step = arguments.check_epoch(epoch)
         given = arguments.given_logs(logs)
         with self._lock:
-            return self._current_mode().epoch_end(step, given)
+            history = self._current_mode().epoch_end(step, given)
+        if isinstance(logs, dict):
+            # Callbacks after this one in a keras.callbacks.CallbackList (EarlyStopping,
+            # ReduceLROnPlateau, ...) see the epoch's values in the logs they are given.
+            logs.update(history)
+        return history
 
     def _current_mode(self) -> Mode:
         mode = self._mode

@@ -12,6 +12,7 @@ pass of a custom loop hands its final means to ``CustomLoop.evaluated``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,7 @@ import tensorflow as tf
 from lossboard import arguments
 from lossboard import batch as batch_lib
 from lossboard.keras_caller import KerasCall
-from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key
+from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_of
 from lossboard.nonfinite import Nonfinite
 from lossboard.progress import Progress
 from lossboard.run import Run
@@ -44,8 +45,75 @@ class Mode:
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
         """``on_epoch_end``: writes the epoch and returns its History values."""
-        self.run.write_epoch(given, step)
-        return given
+        history, bad = self.screen_given(step, given)
+        self.run.write_epoch(history, step)
+        refuse(step, bad)
+        return history
+
+    def screen_given(self, step: int, given: Mapping[str, float]) -> tuple[dict, list[str]]:
+        """Values passed to ``on_epoch_end`` (or by ``fit``), by the non-finite policy."""
+        history: dict[str, float] = {}
+        bad: list[str] = []
+        for key, value in given.items():
+            split, name = split_of(key)
+            nonfinite = 0 if math.isfinite(value) else 1
+            if self.screen(step, split, name, value, nonfinite, 1.0, bad):
+                history[key] = value
+        return history, bad
+
+    def screen(
+        self, step: int, split: str, name: str, mean: float, nonfinite: int, weight: float,
+        bad: list[str],
+    ) -> bool:  # fmt: skip
+        """Whether one epoch value is written, by the non-finite policy.
+
+        A value refused by the policy goes to ``bad`` (raised after the others
+        are written); a value written or left out despite a NaN, an infinity or
+        float32's range is warned about, saying what was written.
+        """
+        policy = self.run.policy
+        where = f"epoch {step}, {split} component {name!r}"
+        if nonfinite:
+            if policy.raises:
+                bad.append(f"{split} {name!r} (a NaN or an infinity in {nonfinite} batch(es))")
+                return False
+            written = (
+                f"the epoch mean was written as {mean!r}"
+                if weight
+                else "nothing was written for it this epoch"
+            )
+            warnings.warn(
+                f"{where}: {nonfinite} batch(es) held a NaN or an infinity (or their float64 "
+                f"sum overflowed) and were {policy.fate()} the epoch mean; {written}.",
+                RuntimeWarning,
+                stacklevel=6,
+            )
+            return bool(weight)
+        if abs(mean) > _FLOAT32_MAX:  # finite, but an infinity once written as float32
+            if policy.raises:
+                bad.append(f"{split} {name!r} (mean {mean!r} is beyond float32's range)")
+                return False
+            keep = policy is Nonfinite.WARN
+            outcome = ("it was written as " + ("inf" if mean > 0 else "-inf")) if keep else (
+                "it was not written (nonfinite='skip')"
+            )  # fmt: skip
+            warnings.warn(
+                f"{where}: the epoch mean {mean!r} is beyond float32's range, in which "
+                f"TensorBoard's values are written; {outcome}.",
+                RuntimeWarning,
+                stacklevel=6,
+            )
+            return keep
+        return True
+
+
+def refuse(step: int, bad: list[str]) -> None:
+    """Raises for the values the policy refused (after every other one was written)."""
+    if bad:
+        raise FloatingPointError(
+            f"epoch {step}: not written: {', '.join(bad)}; every other value was. Lower the "
+            "learning rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
+        )
 
 
 class CustomLoop(Mode):
@@ -123,23 +191,29 @@ class CustomLoop(Mode):
         history, bad = self._means(step)
         if not (history or bad or given or self._evaluated):
             self._nothing_logged(step)
+            self.run.reset()
             return {}
-        history.update(self._evaluated)
-        history.update(given)
+        extra, extra_bad = self.screen_given(step, {**self._evaluated, **given})
+        history.update(extra)
+        bad += extra_bad
         self.run.write_epoch(history, step)  # raises on a write failure, before any reset
         self._evaluated = {}
         self.run.reset()
         self._progress.epoch(step, history)
-        if bad:
-            raise FloatingPointError(
-                f"epoch {step}: non-finite values (NaN or infinity) in {', '.join(bad)}; "
-                "those components were not written, every finite one was. Lower the learning "
-                "rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
-            )
+        refuse(step, bad)
         return history
 
     def _nothing_logged(self, step: int) -> None:
         """An epoch with no batch changes nothing; the first one says why that may be."""
+        if any(acc.received for acc in self.run.splits.values()):
+            warnings.warn(
+                f"on_epoch_end({step}): the batches logged to {self.run.log_dir!r} this epoch "
+                "had weights that sum to 0 (sample_weight), so no mean exists and nothing was "
+                "written.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return
         if self._warned_empty:
             return
         self._warned_empty = True
@@ -155,57 +229,13 @@ class CustomLoop(Mode):
 
     def _means(self, step: int) -> tuple[dict[str, float], list[str]]:
         """The epoch's means by the non-finite policy, and the components it refuses."""
-        policy = self.run.policy
         history: dict[str, float] = {}
         bad: list[str] = []
         for split in SPLITS:
-            for name, result in self.run.splits[split].read().items():
-                if result.nonfinite and policy.raises:
-                    bad.append(f"{split} {name!r} ({result.nonfinite} batch(es))")
-                    continue
-                if result.nonfinite:
-                    written = (
-                        f"the epoch mean was written as {result.mean!r}"
-                        if result.weight
-                        else "nothing was written for it this epoch"
-                    )
-                    warnings.warn(
-                        f"epoch {step}, {split} component {name!r}: {result.nonfinite} batch(es) "
-                        f"held a NaN or an infinity and were {policy.fate()} the epoch mean; "
-                        f"{written}.",
-                        RuntimeWarning,
-                        stacklevel=4,
-                    )
-                    if not result.weight:
-                        continue
-                if abs(result.mean) > _FLOAT32_MAX and np.isfinite(result.mean):
-                    # Written as float32 (as Keras writes), it would be an infinity.
-                    if not self._beyond_float32(step, split, name, result.mean, bad):
-                        continue
-                history[history_key(split, name)] = result.mean
+            for name, r in self.run.splits[split].read().items():
+                if self.screen(step, split, name, r.mean, r.nonfinite, r.weight, bad):
+                    history[history_key(split, name)] = r.mean
         return history, bad
-
-    def _beyond_float32(
-        self, step: int, split: str, name: str, mean: float, bad: list[str]
-    ) -> bool:
-        """A finite mean beyond float32's range, by the policy; True if it is written."""
-        policy = self.run.policy
-        if policy.raises:
-            bad.append(f"{split} {name!r} (mean {mean!r}, beyond float32's range)")
-            return False
-        written = policy is Nonfinite.WARN
-        warnings.warn(
-            f"epoch {step}, {split} component {name!r}: the epoch mean {mean!r} is beyond "
-            "float32's range, in which TensorBoard's values are written; "
-            + (
-                "it was written as " + ("inf." if mean > 0 else "-inf.")
-                if written
-                else "it was not written (nonfinite='skip')."
-            ),
-            RuntimeWarning,
-            stacklevel=5,
-        )
-        return written
 
 
 class Fit(Mode):
@@ -228,7 +258,9 @@ class Fit(Mode):
         self.run.curves.fit_batch(logs)
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
-        self.run.write_epoch({**given, **self._learning_rates()}, step)
+        history, bad = self.screen_given(step, {**given, **self._learning_rates()})
+        self.run.write_epoch(history, step)
+        refuse(step, bad)
         return given
 
     def _learning_rates(self) -> dict[str, float]:

@@ -116,29 +116,31 @@ class Run:
             self.writer.scalars(split, values, step)
         self.writer.flush()
 
-    def _recreate(self, lost: list[str], by_split: Mapping, step: int) -> None:
-        """The run's event files were removed while it was written: start new ones.
+    def _recreate(self, lost: dict[str, str], by_split: Mapping, step: int) -> None:
+        """Event files of the run were removed while it was written: start new ones for those
+        splits (the hparams too), and write this epoch's values of those splits again.
 
         Raises:
-            OSError: When the new files are gone too.
+            OSError: When the directory cannot be made again, or the new files are gone too.
         """
-        self.writer.discard()
-        prepare_run_dir(self.log_dir)
-        if self.hparams:
+        self.writer.discard(list(lost))
+        try:
+            prepare_run_dir(self.log_dir)
+        except (ValueError, TypeError) as err:
+            raise OSError(str(err)) from err
+        if "" in lost and self.hparams:
             self.writer.hparams(self.hparams)
-        self._write(by_split, step)
+        self._write({s: v for s, v in by_split.items() if s in lost}, step)
         if self.writer.lost_files():
             raise OSError(f"the event files of {self.log_dir!r} disappear as they are written")
-        earlier = sorted(e for e in self.epochs_on_disk if e != step)
         warnings.warn(
             f"{len(lost)} event file(s) of {self.log_dir!r} were removed while the run was being "
-            f"written ({', '.join(lost)}); lossboard started new ones and wrote epoch {step} "
-            f"there. Epochs written before into the removed files ({earlier or 'none'}) are not "
-            "on disk any more.",
+            f"written ({', '.join(lost.values())}); lossboard started new ones and wrote epoch "
+            f"{step} there. What was written before into the removed files is not on disk "
+            "any more.",
             RuntimeWarning,
             stacklevel=5,
         )
-        self.epochs_on_disk = {step}
 
     def reset(self) -> None:
         """Zeroes both splits: a new epoch starts."""

@@ -6,6 +6,7 @@ no trace. Nothing here reads a tensor's value back from the device.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import tensorflow as tf
@@ -164,12 +165,18 @@ def check_finite(staged: list[Staged]) -> None:
         if s.key is None:
             finite = s.value.finite
         else:
-            finite = bool(tf.reduce_all(tf.math.is_finite(tf.cast(s.value, _F64))))
+            finite = _all_finite(s.value) and (s.weight is None or _all_finite(s.weight))
         if not finite:
             raise FloatingPointError(
-                f"component {s.name!r}: this batch holds a NaN or an infinity "
-                "(nonfinite='raise_per_batch'). Nothing from this batch was recorded."
+                f"component {s.name!r}: this batch holds a NaN or an infinity in its values or "
+                "weights (nonfinite='raise_per_batch'). Nothing from this batch was recorded."
             )
+
+
+def _all_finite(x: Any) -> bool:
+    if isinstance(x, float | int):
+        return math.isfinite(x)
+    return bool(tf.reduce_all(tf.math.is_finite(tf.cast(x, _F64))))
 
 
 def mixed_weight_note(staged: list[Staged], sample_weight: Any) -> str | None:
@@ -183,6 +190,7 @@ def mixed_weight_note(staged: list[Staged], sample_weight: Any) -> str | None:
         return None  # a fractional weight is a weight, not a batch size
     if sample_weight < 2:
         return None
+    size = int(sample_weight)
 
     def elements(s: Staged) -> float:
         return s.size if s.key is not None else s.value.weight / sample_weight
@@ -194,7 +202,6 @@ def mixed_weight_note(staged: list[Staged], sample_weight: Any) -> str | None:
     return (
         f"sample_weight={sample_weight!r} weights every element of the per-example "
         f"component(s) {vectors} (as Keras' Mean does) and counts the scalar component(s) "
-        f"{scalars} as {sample_weight!r} examples each. If {sample_weight!r} is "
-        f"this batch's size, pass batch_size={sample_weight!r} instead: it counts each example "
-        "once in both kinds."
+        f"{scalars} as {size} examples each. If {size} is this batch's size, pass "
+        f"batch_size={size} instead: it counts each example once in both kinds."
     )

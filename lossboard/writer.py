@@ -108,13 +108,13 @@ class RunWriter:
         except (tf.errors.OpError, OSError):
             return []
 
-    def lost_files(self) -> list[str]:
-        """Event files this writer created that are no longer on disk (a removed run dir).
+    def lost_files(self) -> dict[str, str]:
+        """``{split: event file}`` of files this writer created that are no longer on disk.
 
-        A writer keeps writing to a file that was unlinked: its values reach no
-        file anyone can read.
+        A writer keeps writing to a file that was unlinked (a removed run
+        directory): its values reach no file anyone can read.
         """
-        return [f for f in self._files.values() if not tf.io.gfile.exists(f)]
+        return {s: f for s, f in self._files.items() if not tf.io.gfile.exists(f)}
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
         """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
@@ -142,10 +142,13 @@ class RunWriter:
         for w in self._writers.values():
             w.flush()
 
-    def discard(self) -> None:
-        """Drops the writers after a failed write; the next write opens new files."""
-        writers, self._writers = self._writers, {}
-        self._files = {}
+    def discard(self, splits: list[str] | None = None) -> None:
+        """Drops the writers (of ``splits``, or all) after a failed write; the next write
+        opens new files."""
+        chosen = list(self._writers) if splits is None else splits
+        writers = {s: self._writers.pop(s) for s in chosen if s in self._writers}
+        for s in chosen:
+            self._files.pop(s, None)
         for w in writers.values():
             try:
                 w.close()

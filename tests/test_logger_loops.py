@@ -306,3 +306,70 @@ def test_one_logger_fed_from_several_threads_counts_every_batch(tmp_path):
     assert history["loss"] == pytest.approx(everything.mean(), rel=1e-12)
     assert history["first"] == pytest.approx(everything[:, 0].mean(), rel=1e-12)
     assert float(logger.metrics["loss"].count) == 0.0  # reset after the epoch
+
+
+def test_a_weight_mapping_with_batch_size_is_honoured_after_the_steady_state(tmp_path):
+    """Found in review: the row fast path ignored a sample_weight mapping given with batch_size."""
+    logger = LossLogger(tmp_path)
+    for _ in range(2):  # the steady state: a row signature for batch_size calls
+        logger.on_train_batch_end(0, {"s": tf.constant(1.0), "pe": tf.constant([1.0, 1.0])},
+                                  batch_size=2)  # fmt: skip
+    logger.on_train_batch_end(
+        0,
+        {"s": tf.constant(5.0), "pe": tf.constant([9.0, 9.0])},
+        sample_weight={"pe": tf.constant([0.0, 0.0])},
+        batch_size=2,
+    )
+    history = logger.on_epoch_end(0)
+    assert history["s"] == pytest.approx((1 * 2 + 1 * 2 + 5 * 2) / 6)  # scalars weigh 2 each
+    assert history["pe"] == pytest.approx(1.0)  # the zero weights are honoured
+
+
+@pytest.mark.parametrize("in_graph", [False, True])
+@pytest.mark.parametrize(
+    "value, batch_size",
+    [([1.0, 2.0, 3.0], 5), ([1.0, 2.0, 3.0], 0), (4.0, -3), (4.0, 0)],
+)
+def test_tensor_batch_sizes_are_checked_like_ints(tmp_path, in_graph, value, batch_size):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"loss": 2.0}, batch_size=2)
+
+    def call(v, n):
+        logger.on_train_batch_end(0, {"loss": v}, batch_size=n)
+
+    call = tf.function(call) if in_graph else call
+    error = (ValueError, tf.errors.InvalidArgumentError)
+    with pytest.raises(error, match="batch_size"):
+        call(tf.constant(value), tf.constant(batch_size))
+    if not in_graph:
+        assert logger.on_epoch_end(0) == {"loss": 2.0}  # nothing of the refused batch
+
+
+def test_the_mixed_dict_note_suggests_a_call_that_works(tmp_path):
+    logger = LossLogger(tmp_path)
+    with pytest.warns(UserWarning, match=r"pass batch_size=3 instead") as record:
+        logger.on_train_batch_end(0, {"mse": np.ones(3), "l2": 0.5}, sample_weight=3.0)
+    assert "batch_size=3.0" not in str(record[0].message)
+    logger.on_train_batch_end(1, {"mse": np.ones(3), "l2": 0.5}, batch_size=3)  # that call works
+
+
+def test_update_freq_batch_as_keras(tmp_path):
+    logger = LossLogger(tmp_path, update_freq="batch")
+    for i, v in enumerate([1.0, 3.0]):
+        logger.on_train_batch_end(i, {"loss": v})
+    logger.on_epoch_end(0)
+    assert read_split(tmp_path, "train")["batch_loss"] == {1: 1.0, 2: 3.0}
+
+
+def test_a_logger_inside_a_callback_list_fills_the_logs_for_the_callbacks_after_it(tmp_path):
+    model = _model()
+    logger = LossLogger(tmp_path)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0)
+    callbacks = keras.callbacks.CallbackList([logger, stop], model=model)
+    callbacks.on_train_begin()
+    for epoch, value in enumerate([1.0, 0.5, 0.7]):
+        callbacks.on_train_batch_end(0, {"loss": value})
+        callbacks.on_epoch_end(epoch, {})
+        if getattr(model, "stop_training", False):
+            break
+    assert epoch == 2 and stop.stopped_epoch == 2  # it saw 0.7 > 0.5 and stopped

@@ -120,7 +120,11 @@ def test_nonfinite_raise_writes_finite_components_first(tmp_path, in_graph):
     with pytest.raises(FloatingPointError) as info:
         logger.on_epoch_end(3)
     message = str(info.value)
-    for part in ("epoch 3", "train 'loss' (2 batch(es))", "nonfinite='skip'"):
+    for part in (
+        "epoch 3",
+        "train 'loss' (a NaN or an infinity in 2 batch(es))",
+        "nonfinite='skip'",
+    ):
         assert part in message
     assert "fine" not in message
     assert read_split(tmp_path, "train") == {"epoch_fine": {3: 2.0}}
@@ -163,7 +167,7 @@ def test_nonfinite_raise_per_batch_stops_at_the_batch(tmp_path):
     [
         ({"log_dir": 3}, TypeError, ["log_dir", "3", "path"]),
         ({"log_dir": ""}, ValueError, ["log_dir is empty"]),
-        ({"update_freq": "batch"}, ValueError, ["update_freq", "'batch'", "'epoch'"]),
+        ({"update_freq": "batches"}, ValueError, ["update_freq", "'batches'", "'epoch'"]),
         ({"update_freq": 0}, ValueError, ["update_freq", "positive int"]),
         ({"update_freq": 2.5}, ValueError, ["update_freq", "2.5"]),
         ({"components": "loss"}, TypeError, ["components", "list of non-empty names"]),
@@ -325,7 +329,9 @@ def test_a_removed_run_directory_is_recreated_and_the_epoch_is_on_disk(tmp_path)
     logger.on_epoch_end(0)
     shutil.rmtree(run)  # a cleanup job, a moved folder
     logger.on_train_batch_end(0, {"loss": 2.0})
-    with pytest.warns(RuntimeWarning, match=r"removed while the run was being written.*\[0\]"):
+    with pytest.warns(
+        RuntimeWarning, match=r"removed while the run was being written.*epoch 1 there"
+    ):
         assert logger.on_epoch_end(1) == {"loss": 2.0}
     assert read_split(run, "train") == {"epoch_loss": {1: 2.0}}  # on disk before it returned
     logger.on_train_batch_end(0, {"loss": 3.0})
@@ -393,3 +399,77 @@ def test_two_loggers_on_one_run_directory_warn(tmp_path):
     second.close()
     first.close()
     LossLogger(tmp_path / "run").close()  # after close, the directory is free: no warning
+
+
+@pytest.mark.parametrize("weight", [np.nan, np.inf])
+def test_raise_per_batch_refuses_a_nonfinite_weight_at_the_call(tmp_path, weight):
+    logger = LossLogger(tmp_path, nonfinite="raise_per_batch")
+    with pytest.raises(FloatingPointError, match="'s'.*values or weights"):
+        logger.on_train_batch_end(0, {"s": tf.constant([1.0, 2.0])}, sample_weight=weight)
+    logger.on_train_batch_end(1, {"s": tf.constant([1.0, 2.0])})
+    assert logger.on_epoch_end(0) == {"s": 1.5}
+
+
+@pytest.mark.parametrize("value, words", [(np.nan, "NaN or an infinity"), (1e39, "float32")])
+def test_values_given_to_on_epoch_end_follow_the_policy(tmp_path, value, words):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"ok": 1.0})
+    with pytest.raises(FloatingPointError, match=f"'lr'.*{words}"):
+        logger.on_epoch_end(0, logs={"lr": value})
+    assert read_split(tmp_path, "train") == {"epoch_ok": {0: 1.0}}
+    warned = LossLogger(tmp_path / "warn", nonfinite="warn")
+    warned.on_train_batch_end(0, {"ok": 1.0})
+    with pytest.warns(RuntimeWarning, match="'lr'"):
+        warned.on_epoch_end(0, logs={"lr": value})
+
+
+def test_fit_follows_the_nonfinite_policy(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = np.ones((8, 2), "float32") * 1e20
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e30), "mse")
+    with pytest.raises(FloatingPointError, match="'loss'"):
+        model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[LossLogger(tmp_path)])
+    assert "epoch_loss" not in read_split(tmp_path, "train")
+
+
+def test_a_removed_validation_folder_is_recreated_alone(tmp_path):
+    import shutil
+
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"loss": 1.0})
+    logger.on_test_batch_end(0, {"loss": 1.0})
+    logger.on_epoch_end(0)
+    shutil.rmtree(tmp_path / "validation")
+    logger.on_train_batch_end(0, {"loss": 2.0})
+    logger.on_test_batch_end(0, {"loss": 5.0})
+    with pytest.warns(RuntimeWarning, match="1 event file"):
+        logger.on_epoch_end(1)
+    assert read_split(tmp_path, "train") == {"epoch_loss": {0: 1.0, 1: 2.0}}  # no duplicate
+    assert read_split(tmp_path, "validation") == {"epoch_loss": {1: 5.0}}
+
+
+def test_a_run_directory_replaced_by_a_file_raises_oserror_and_a_retry_works(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    logger = LossLogger(run)
+    logger.on_train_batch_end(0, {"s": 1.0})
+    logger.on_epoch_end(0)
+    shutil.rmtree(run)
+    run.write_text("x")
+    logger.on_train_batch_end(0, {"s": 2.0})
+    with pytest.raises(OSError, match=r"on_epoch_end\(1\) again"):
+        logger.on_epoch_end(1)
+    run.unlink()
+    assert logger.on_epoch_end(1) == {"s": 2.0}  # the retry writes into new files
+    assert read_split(run, "train") == {"epoch_s": {1: 2.0}}
+
+
+def test_batches_whose_weights_sum_to_zero_are_told_apart_from_no_batch(tmp_path):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(0, {"s": 1.0}, sample_weight=0.0)
+    with pytest.warns(RuntimeWarning, match="weights that sum to 0"):
+        assert logger.on_epoch_end(0) == {}
