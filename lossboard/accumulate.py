@@ -289,7 +289,9 @@ class Accumulator:
                 "Name every component up front, LossLogger(..., components=[...]): the "
                 "capacity becomes twice their number."
             )
-        added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
+        checks = [] if batch_size is None else batch_lib.graph_batch_size_checks(logs, batch_size)
+        with tf.control_dependencies(checks):  # a failed check records nothing
+            added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
         if self.graph_window is not None:
             self.graph_window.add(added, index)
 

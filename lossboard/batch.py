@@ -207,17 +207,8 @@ def weight_with_batch_size(
         shape = np.shape(value) if rank else ()
     shape = tuple(shape)
     if not shape:
-        if isinstance(batch_size, tf.Tensor) and tf.inside_function():
-            tf.debugging.assert_positive(batch_size, message=f"component {name!r}: batch_size")
         return batch_size
-    if isinstance(batch_size, tf.Tensor) and tf.inside_function():
-        tf.debugging.assert_positive(batch_size, message=f"component {name!r}: batch_size")
-        tf.debugging.assert_equal(
-            tf.shape(value)[0],
-            tf.cast(batch_size, tf.int32),
-            message=f"component {name!r}: the leading dimension is not batch_size",
-        )
-    elif type(batch_size) is int and shape[0] is not None and shape[0] != batch_size:
+    if type(batch_size) is int and shape[0] is not None and shape[0] != batch_size:
         raise ValueError(
             f"component {name!r}: got values of shape {shape}, whose leading dimension "
             f"{shape[0]} is not batch_size={batch_size}. With batch_size, log each component "
@@ -225,6 +216,26 @@ def weight_with_batch_size(
             "batch_size). Nothing from this batch was recorded."
         )
     return None
+
+
+def graph_batch_size_checks(logs: Mapping[str, Any], batch_size: Any) -> list:
+    """In a graph, the run-time checks of a tensor ``batch_size``: not negative (0 is a
+    replica's empty share of a short last batch: it adds nothing), and the leading
+    dimension of every per-example value. The batch's updates depend on them, so a
+    failed check records nothing."""
+    if not (isinstance(batch_size, tf.Tensor) and tf.inside_function()):
+        return []
+    checks = [tf.debugging.assert_non_negative(batch_size, message="batch_size")]
+    for name, value in logs.items():
+        if isinstance(value, tf.Tensor) and value.shape.rank:
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.shape(value, out_type=batch_size.dtype)[0],
+                    batch_size,
+                    message=f"component {name!r}: the leading dimension is not batch_size",
+                )
+            )
+    return checks
 
 
 def check_weight_names(sample_weight: Any, logs: Mapping[str, Any], where: str) -> None:
