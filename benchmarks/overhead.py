@@ -238,6 +238,21 @@ def memory_profile(batches, components, logdir):
     return samples
 
 
+def epoch_end_ms(components, batches, logdir, repeats=5):
+    """Median time of ``on_epoch_end`` after ``batches`` eager batches of ``components`` scalars."""
+    values = [tf.constant(float(i)) for i in range(100)]
+    logger = LossLogger(os.path.join(logdir, f"epoch-end-{components}-{batches}"), verbose=0)
+    times = []
+    for epoch in range(repeats + 1):
+        for i in range(batches):
+            logger.on_train_batch_end(i, {f"c{c}": values[i % 100] for c in range(components)})
+        started = time.perf_counter()
+        logger.on_epoch_end(epoch)
+        times.append((time.perf_counter() - started) * 1e3)
+    logger.close()
+    return statistics.median(times[1:])  # the first epoch end also builds kernels
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--components", type=int, nargs="*", default=[1, 4, 16, 64])
@@ -264,6 +279,13 @@ def main(argv=None):
             cpu_s = "" if over_cpu is None else f"{over_cpu:.0f}"
             print(f"| {name} | {ms:.2f} | {ratio:.3f}x | {over_s} | {cpu_s} |")
         print(flush=True)
+    print("### on_epoch_end: time to read, write and flush an epoch\n")
+    print("| components | after 200 batches (ms) | after 1000 batches (ms) |")
+    print("|---:|---:|---:|")
+    for components in (1, 16, 64):
+        short, long = (epoch_end_ms(components, n, logdir) for n in (200, 1000))
+        print(f"| {components} | {short:.1f} | {long:.1f} |", flush=True)
+    print()
     if args.memory_batches:
         samples = memory_profile(args.memory_batches, 16, logdir)
         print(f"### Memory: RSS over a {args.memory_batches:,}-batch epoch, 16 components\n")

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -41,6 +42,24 @@ def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     if not tf.io.gfile.isdir(path):
         raise ValueError(f"log_dir {path!r} exists but is not a directory; pass a directory.")
     return path
+
+
+def scalars_summary(values: Mapping[str, float]) -> bytes:
+    """A serialized ``Summary`` of float32 scalars, as ``tf.summary.scalar`` writes each one
+    (a scalar tensor with the scalar plugin's metadata), under the tags as given."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.scalar import metadata
+
+    plugin = metadata.create_summary_metadata("", "")
+    summary = summary_pb2.Summary()
+    with np.errstate(over="ignore"):  # beyond float32: an infinity, as tf.summary.scalar writes
+        for tag, value in values.items():
+            item = summary.value.add(tag=tag)
+            item.metadata.CopyFrom(plugin)
+            item.tensor.dtype = 1  # DT_FLOAT
+            item.tensor.tensor_shape.SetInParent()
+            item.tensor.float_val.append(float(np.float32(value)))
+    return summary.SerializeToString()
 
 
 def write_scalar(tag: str, value: Any, step: Any) -> tf.Tensor:
@@ -120,9 +139,14 @@ class RunWriter:
         """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
         if not values:
             return
+        # Fast path: one Summary of every value, written by one op (one tf.summary.write per
+        # value cost about 0.4 ms each: 25 ms of a 64-component on_epoch_end, benchmark table
+        # "on_epoch_end" of benchmarks/overhead.py). TensorBoard reads the values as Keras'.
+        summary = scalars_summary(values)
         with self.writer(split).as_default(), tf.summary.record_if(True):
-            for tag, value in values.items():
-                write_scalar(tag, value, step)
+            tf.summary.experimental.write_raw_pb(
+                tf.constant(summary), step=tf.constant(step, tf.int64)
+            )
 
     def hparams(self, values: Mapping[str, Any]) -> None:
         """Records the run's hyperparameters for TensorBoard's HParams dashboard.
