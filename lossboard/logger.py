@@ -41,9 +41,10 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     Args:
         log_dir: The run directory (local, or any file system ``tf.io.gfile``
             supports). Created now; a directory that cannot be created raises.
-        update_freq: ``"epoch"`` (default), or an int N: every N train
-            batches, also write ``batch_<name>``, the mean over those N
-            batches, at step = global batch index (1-based, across epochs).
+        update_freq: ``"epoch"`` (default), ``"batch"`` (as 1), or an int N:
+            every N train batches, also write ``batch_<name>``, the mean over
+            those N batches, at step = global batch index (1-based, across
+            epochs).
         components: Names to create accumulators for now. Optional: names are
             discovered from ``logs``. Needed only with more than 128 components
             of which some first appear while a ``tf.function`` is retraced.
@@ -51,12 +52,15 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
             "adam"}``, recorded for TensorBoard's HParams dashboard (which then
             lists the run with its epoch losses as metrics) and for
             ``lossboard compare``. Values are bools, numbers or strings.
-        nonfinite: What a NaN or infinity does. ``"raise"`` (default): at
-            ``on_epoch_end``, every finite component is written first, then
-            ``FloatingPointError`` names the others. ``"warn"``: write NaN and
-            warn. ``"skip"``: leave such batches out of the mean and warn with
-            their count. ``"raise_per_batch"``: check each eager batch (one
-            host read per component per batch) and raise at that call.
+        nonfinite: What a NaN or an infinity (in a value, a weight, or a mean
+            beyond float32's range, in which values are written) does.
+            ``"raise"`` (default): at ``on_epoch_end``, every other value is
+            written first, then ``FloatingPointError`` names the refused ones.
+            ``"warn"``: write it (NaN or inf) and warn. ``"skip"``: leave such
+            batches out of the mean and warn with their count.
+            ``"raise_per_batch"``: also check each eager batch (one host read
+            per component per batch) and raise at that call. The same policy
+            applies to ``model.fit``'s epoch logs and to ``on_epoch_end(logs=)``.
         verbose: ``0`` silent; ``1`` prints a line per epoch with its
             averages; ``2`` also keeps a live line of running train means
             while the epoch trains (refreshed at most 4 times a second, each

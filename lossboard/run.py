@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -16,6 +18,10 @@ from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.nonfinite import Nonfinite
 from lossboard.reader import read_back
 from lossboard.writer import prepare_run_dir, run_writer
+
+
+def _nothing() -> None:
+    """What closing a non-chief worker's run releases: nothing."""
 
 
 class Run:
@@ -49,8 +55,12 @@ class Run:
         self.policy = policy
         self.hparams = dict(hparams or {})
         self.writer = run_writer(self.log_dir, chief)
+        release: Callable[[], None] = _nothing
         if chief:
             sharing.warn_if_shared(self.log_dir)
+            release = functools.partial(sharing.release, self.log_dir)
+        # Unregistered at close, or when the logger is garbage collected without close.
+        self._release = weakref.finalize(self, release)
         if self.hparams:
             self.writer.hparams(self.hparams)
         self.splits = {
@@ -152,4 +162,4 @@ class Run:
         try:
             self.writer.close()
         finally:
-            sharing.release(self.log_dir)
+            self._release()

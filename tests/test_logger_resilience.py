@@ -473,3 +473,14 @@ def test_batches_whose_weights_sum_to_zero_are_told_apart_from_no_batch(tmp_path
     logger.on_train_batch_end(0, {"s": 1.0}, sample_weight=0.0)
     with pytest.warns(RuntimeWarning, match="weights that sum to 0"):
         assert logger.on_epoch_end(0) == {}
+
+
+def test_a_logger_dropped_without_close_frees_its_directory(tmp_path):
+    import gc
+
+    first = LossLogger(tmp_path / "run")
+    del first
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LossLogger(tmp_path / "run").close()  # no 'another LossLogger of this process'
