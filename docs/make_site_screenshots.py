@@ -12,13 +12,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
+
+from browser import find_chromium, free_port, screenshot, served
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = (
@@ -29,12 +27,6 @@ PAGES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build(site: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", site],
@@ -43,64 +35,22 @@ def build(site: str) -> None:
     )
 
 
-def screenshot(chromium: str, url: str, picture: str) -> None:
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    try:
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline
-                f"--user-data-dir={profile}",
-                f"--screenshot={picture}",
-                "--window-size=1400,2000",
-                url,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def main(out: str) -> list[str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise SystemExit("chromium not found: apt-get install chromium")
+    chromium = find_chromium()
     os.makedirs(out, exist_ok=True)
+    pictures = []
     with tempfile.TemporaryDirectory(prefix="lossboard-site-") as tmp:
         site = os.path.join(tmp, "site")
         build(site)
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-            cwd=site,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            pictures = []
+        command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+        with served(command, f"http://127.0.0.1:{port}/", cwd=site):
             for name, path in PAGES:
                 picture = os.path.join(out, name)
-                screenshot(chromium, f"http://127.0.0.1:{port}/{path}", picture)
+                offline = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+                url = f"http://127.0.0.1:{port}/{path}"
+                screenshot(chromium, url, picture, "1400,2000", offline, timeout=120)
                 pictures.append(picture)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     return pictures
 
 

@@ -12,78 +12,28 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # docs/
+from browser import find_chromium, free_port, screenshot, served  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def screenshots(root: str, pages: tuple[tuple[str, str], ...]) -> None:
     """Serves ``root`` with a real TensorBoard and screenshots each ``(picture, fragment)``."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise SystemExit("chromium not found: apt-get install chromium")
+    chromium = find_chromium()
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            root,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        time.sleep(3)
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", root]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with served(command, f"http://127.0.0.1:{port}/data/runs", timeout=60):
+        time.sleep(3)  # TensorBoard answers before it has loaded every run
         for picture, fragment in pages:
-            subprocess.run(
-                [
-                    chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
-                    "--hide-scrollbars",
-                    f"--screenshot={os.path.join(HERE, picture)}",
-                    "--window-size=1400,900",
-                    "--virtual-time-budget=30000",
-                    f"http://127.0.0.1:{port}/{fragment}",
-                ],
-                check=True,
-                capture_output=True,
-                timeout=180,
-            )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            url = f"http://127.0.0.1:{port}/{fragment}"
+            budget = "--virtual-time-budget=30000"
+            screenshot(chromium, url, os.path.join(HERE, picture), "1400,900", budget)
 
 
 def main() -> int:
