@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -26,95 +25,53 @@ import time
 import numpy as np
 
 READERS = ("lossboard", "lossboard-epochs", "tbparse", "event_accumulator")
-_META = bytes.fromhex("4a0b0a090a07") + b"scalars"
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+def _split_points(values: np.ndarray, names: list[str], start: float, spe: int, train: bool):
+    """The points of one split in the order a logger writes them: per step its ``batch_*``
+    values (train only), and after every ``spe`` steps the epoch's ``epoch_*`` means."""
+    from lossboard.eventfile import Points
 
-
-def _event(wall_time: float, step: int, tag: str, value: float) -> bytes:
-    """The bytes of the Event that ``tf.summary.scalar(tag, value, step)`` writes."""
-    name = tag.encode()
-    tensor = bytes.fromhex("420a080112002204") + struct.pack("<f", value)
-    item = b"\x0a" + bytes([len(name)]) + name + tensor + _META
-    summary = b"\x0a" + _varint(len(item)) + item
-    step_field = b"\x10" + _varint(step) if step else b""
-    return (
-        b"\x09"
-        + struct.pack("<d", wall_time)
-        + step_field
-        + b"\x2a"
-        + _varint(len(summary))
-        + summary
-    )
-
-
-def _write(path: str, events: list[bytes]) -> None:
-    from lossboard.records import masked_crc32c_at
-
-    lengths = np.array([len(e) for e in events], np.int64)
-    data = np.frombuffer(b"".join(events), np.uint8)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    crcs = np.empty(len(events), np.uint32)
-    for length in np.unique(lengths):
-        rows = np.flatnonzero(lengths == length)
-        crcs[rows] = masked_crc32c_at(data, starts[rows], int(length))
-    headers = lengths.astype("<u8").view(np.uint8).reshape(-1, 8)
-    header_crcs = masked_crc32c_at(headers.ravel(), np.arange(len(events)) * 8, 8)
-    with open(path, "wb") as f:
-        for i, event in enumerate(events):
-            f.write(headers[i].tobytes())
-            f.write(struct.pack("<I", header_crcs[i]))
-            f.write(event)
-            f.write(struct.pack("<I", crcs[i]))
+    steps, components = values.shape
+    tags = [f"batch_{n}" for n in names] + [f"epoch_{n}" for n in names]
+    epochs = steps // spe
+    means = values[: epochs * spe].astype(np.float64).reshape(epochs, spe, components).mean(1)
+    if not train:
+        means = means / 2
+    # one row per step: its batch points (train), then the epoch's points at an epoch's end
+    rows = []
+    for step in range(1, steps + 1):
+        wall = start + step * 1e-3
+        if train:
+            rows += [(step, wall, c, float(values[step - 1, c])) for c in range(components)]
+        if step % spe == 0:
+            epoch = step // spe - 1
+            rows += [(epoch, wall, components + c, means[epoch, c]) for c in range(components)]
+    step_, wall_, tag_, value_ = (np.asarray(col) for col in zip(*rows, strict=True))
+    return Points(step_, wall_, tag_, value_, tags)
 
 
 def generate(root: str, runs: int, steps: int, components: int, steps_per_epoch: int) -> int:
-    """Writes the root; returns the number of points."""
+    """Writes the root with ``lossboard.eventfile`` (the bytes ``tf.summary.scalar``
+    writes, tested against the protos); returns the number of points."""
+    from lossboard.eventfile import encode, record
+
     rng = np.random.default_rng(0)
     names = ["loss"] + [f"part{i}" for i in range(components - 1)]
-    version = bytes.fromhex("0900000000000000001a0d") + b"brain.Event:2"
+    version = record(bytes.fromhex("0900000000000000001a0d") + b"brain.Event:2")
     total = 0
     for r in range(runs):
         values = rng.normal(size=(steps, components)).astype(np.float32)
-        train, val, t = [version], [version], 1.7e9 + r * 1e5
-        for step in range(1, steps + 1):
-            for c, name in enumerate(names):
-                train.append(
-                    _event(t + step * 1e-3, step, f"batch_{name}", float(values[step - 1, c]))
-                )
-            if step % steps_per_epoch == 0:
-                epoch = step // steps_per_epoch - 1
-                means = values[step - steps_per_epoch : step].astype(np.float64).mean(axis=0)
-                for c, name in enumerate(names):
-                    train.append(_event(t + step * 1e-3, epoch, f"epoch_{name}", float(means[c])))
-                    val.append(_event(t + step * 1e-3, epoch, f"epoch_{name}", float(means[c] / 2)))
-        for split, events in (("train", train), ("validation", val)):
-            os.makedirs(os.path.join(root, f"run{r:03d}", split), exist_ok=True)
-            _write(
-                os.path.join(root, f"run{r:03d}", split, f"events.out.tfevents.{r}.bench.v2"),
-                events,
+        for split in ("train", "validation"):
+            points = _split_points(
+                values, names, 1.7e9 + r * 1e5, steps_per_epoch, split == "train"
             )
-            total += len(events) - 1
+            os.makedirs(os.path.join(root, f"run{r:03d}", split), exist_ok=True)
+            path = os.path.join(root, f"run{r:03d}", split, f"events.out.tfevents.{r}.bench.v2")
+            with open(path, "wb") as f:
+                f.write(version + encode(points))
+            total += len(points.step)
     return total
-
-
-def _check_layout() -> None:
-    """The handmade bytes are what the protos serialize (so TF's writer's layout)."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
-
-    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", 1.5))
-    tensor.tensor_shape.SetInParent()
-    value = summary_pb2.Summary.Value(tag="batch_loss", tensor=tensor)
-    value.metadata.plugin_data.plugin_name = "scalars"
-    event = event_pb2.Event(wall_time=1.5, step=300, summary=summary_pb2.Summary(value=[value]))
-    assert event.SerializeToString() == _event(1.5, 300, "batch_loss", 1.5)
 
 
 # ---------------------------------------------------------------- children: one reader each
@@ -228,7 +185,6 @@ def main() -> None:
         return
     import pandas as pd
 
-    _check_layout()
     with tempfile.TemporaryDirectory() as scratch:
         root = args.root or os.path.join(scratch, "root")
         if not os.path.isdir(root):

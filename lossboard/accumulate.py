@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from lossboard import batch as batch_lib
@@ -40,6 +41,16 @@ class ComponentResult(NamedTuple):
     nonfinite: int  # batches that held a NaN or an infinity
 
 
+class Windows(NamedTuple):
+    """The sums of batch-curve windows that ended: row ``i`` is the window cut at ``step[i]``."""
+
+    step: list[int]
+    wall_time: list[float]
+    names: list[str]  # component names, by column
+    total: np.ndarray  # (windows, components) weighted sums
+    weight: np.ndarray  # (windows, components) sums of the weights
+
+
 class Accumulator:
     """Running float64 means of every component of one split (train or validation).
 
@@ -52,8 +63,8 @@ class Accumulator:
         capacity: Components the in-graph vectors hold (see
             ``GraphSums``).
         strategy: The ``tf.distribute`` strategy (the current one by default).
-        batch_window: Also keep the sums since the last batch-curve point
-            (``take_window``), for ``update_freq=N``.
+        batch_window: Also sum the batches of each batch-curve window (see
+            ``cut_window``), for ``update_freq=N``.
 
     Examples:
         >>> acc = Accumulator()
@@ -88,7 +99,10 @@ class Accumulator:
         self._graph = GraphSums(capacity)
         self._fold_every = fold_every
         self._batch_window = batch_window
-        self._window: Sums | None = None
+        self._window: Sums | None = None  # the window still open, as of the last fold
+        self._cuts: tuple[list[int], list[float]] = ([], [])  # step, wall time of each cut
+        #: Called by ``fold`` with the windows that ended since the last fold.
+        self.window_sink: Callable[[Windows], None] | None = None
         self._warned_mixed = False
         #: Whether any eager batch was recorded since the last reset.
         self.received = False
@@ -223,18 +237,57 @@ class Accumulator:
         )
 
     def fold(self) -> None:
-        """Folds every pending value (and the in-graph sums) into the running sums."""
+        """Folds every pending value (and the in-graph sums) into the running sums.
+
+        With batch curves, the windows that ended since the last fold go to
+        ``window_sink``.
+        """
         num = len(self._names)
-        parts = self._pending.take(num, self._policy.skips) if self._pending.count else []
+        windows = self._pending.window + 1
+        pending = self._pending.count or windows > 1
+        parts = self._pending.take(num, self._policy.skips) if pending else []
         drained = None if self._collective else self._drain()
-        if drained is not None:
-            parts.append(drained)
-        if not parts:
-            return
-        added = total(parts).padded(num)
+        if windows > 1:
+            added = self._fold_windows(total(parts) if parts else None, windows, num, drained)
+        else:
+            if drained is not None:
+                parts.append(drained)
+            if not parts:
+                return
+            added = total(parts).padded(num)
+            if self._batch_window:
+                self._window = added if self._window is None else self._window + added
         self._running = added if self._running is None else self._running + added
-        if self._batch_window:
-            self._window = added if self._window is None else self._window + added
+
+    def _fold_windows(
+        self, eager: Sums | None, windows: int, num: int, drained: Sums | None
+    ) -> Sums:
+        """Splits the eager sums by window; sends the windows that ended to ``window_sink``.
+
+        One host read per fold, whatever the number of windows. The in-graph
+        sums (whose batch curves the graph writes) join the open window, as
+        without cuts. Returns the sums of everything folded.
+        """
+        shape = (windows, num)
+        if eager is None:  # windows that ended without any value
+            total_, weight, bad = (np.zeros(shape) for _ in range(3))
+        else:
+            total_, weight, bad = (v.numpy().reshape(shape) for v in eager)
+        added = Sums.of(*(m.sum(axis=0) for m in (total_, weight, bad)))
+        carry = self._window
+        if carry is not None:  # the window open at the last fold ends in this one
+            for matrix, vector in zip((total_, weight), carry, strict=False):
+                values = vector.numpy()
+                matrix[0, : len(values)] += values
+        steps, walls = self._cuts
+        self._cuts = ([], [])
+        if self.window_sink is not None:
+            self.window_sink(Windows(steps, walls, list(self._names), total_[:-1], weight[:-1]))
+        self._window = Sums.of(total_[-1], weight[-1], bad[-1])
+        if drained is not None:
+            self._window = self._window + drained
+            added = added + drained
+        return added.padded(num)
 
     def _drain(self) -> Sums | None:
         with self._strategy.scope():
@@ -346,6 +399,8 @@ class Accumulator:
             if running is not None:
                 self._running = running.zeroed(index)
             return
+        if self._pending.window:
+            self.fold()  # windows that ended are written, not dropped
         self._pending.clear()
         if not self._collective:
             self._drain()
@@ -354,11 +409,20 @@ class Accumulator:
         self.received = False
 
     # ----------------------------------------------------------------- batch window
-    def take_window(self) -> dict[str, float]:
-        """Folds, then returns and clears the means since the last call."""
-        self.fold()
-        window, self._window = self._window, None
-        return self._means(window)
+    def cut_window(self, step: int, wall_time: float) -> None:
+        """Ends the batch-curve window of the batches recorded since the last cut.
+
+        Its sums are made at the next fold (with the others that ended: one
+        set of ops for many windows) and go to ``window_sink``.
+        """
+        self._pending.cut()
+        self._cuts[0].append(step)
+        self._cuts[1].append(wall_time)
+
+    @property
+    def windows_pending(self) -> int:
+        """Windows cut since the last fold."""
+        return self._pending.window
 
     def running_means(self) -> dict[str, float]:
         """Folds, then returns the means so far of components that have data."""

@@ -3,19 +3,35 @@
 ``BatchCount`` only counts train batches (``update_freq="epoch"``);
 ``BatchCurves`` also writes ``batch_<name>`` every N of them, from eager
 calls, from calls inside a ``tf.function``, and from ``model.fit``'s logs.
+
+Eager and ``fit`` points are written in bulk: a window's end is only noted
+(its step and wall time); the windows' means are made together at a fold and
+appended to the event file together, at most ``DELAY`` seconds or
+``MAX_POINTS`` points after the first of them, and always by the epoch's end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from lossboard import arguments, tf_private
-from lossboard.accumulate import Accumulator
+from lossboard.accumulate import Accumulator, Windows
+from lossboard.eventfile import Points
 from lossboard.layout import BATCH_PREFIX, TRAIN, batch_tag
 from lossboard.writer import RunWriter, write_scalar
+
+#: Seconds a batch-curve point may wait before it is written (TensorBoard
+#: reloads every 5 s by default). Checked at each window's end, so a loop that
+#: stops calling leaves its points to the next call, ``on_epoch_end`` or ``close``.
+DELAY = 2.0
+#: Points that are written at once at most: bounds the pause of one write
+#: (about 1 ms per 1000 points here) and the memory they hold.
+MAX_POINTS = 4096
 
 
 class BatchCount:
@@ -64,6 +80,9 @@ class BatchCount:
         """After a ``model.fit`` train batch (``logs`` are Keras' running means)."""
         self.batches += 1
 
+    def write(self) -> None:
+        """Writes batch-curve points still waiting (there are none without curves)."""
+
 
 class BatchCurves(BatchCount):
     """Writes ``batch_<name>``, the mean over each window of ``every`` train batches.
@@ -83,6 +102,7 @@ class BatchCurves(BatchCount):
         writer: RunWriter,
         strategy: tf.distribute.Strategy,
         start: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(start, strategy)
         if train.graph_window is None or train.name_vector is None:
@@ -92,21 +112,83 @@ class BatchCurves(BatchCount):
         self._train = train
         self._window = train.graph_window
         self._writer = writer
+        self._clock = clock
+        train.window_sink = self._take_windows
+        self._unwritten: list[Points] = []  # points made, not yet on disk
+        self._fit_points: tuple[list[int], list[float], list[dict[str, float]]] = ([], [], [])
+        self._waiting = 0  # points (windows x components) not yet on disk
+        self._since: float | None = None  # clock time of the oldest of them
+
+    @property
+    def unwritten(self) -> int:
+        """Batch-curve points made or due that are not on disk yet."""
+        return self._waiting
 
     def eager_batch(self) -> None:
         self.batches += 1
         if self.batches % self.every == 0:
-            means = self._train.take_window()
-            self._writer.scalars(
-                TRAIN, {batch_tag(k): v for k, v in means.items()}, step=self.batches
-            )
+            self._train.cut_window(self.batches, time.time())
+            self._due(max(1, len(self._train.names)))
 
     def fit_batch(self, logs: Mapping[str, Any] | None) -> None:
         self.batches += 1
         if self.batches % self.every == 0 and logs:
             numbers = {k: arguments.scalar(v) for k, v in logs.items()}
             values = {batch_tag(k): v for k, v in numbers.items() if v is not None}
-            self._writer.scalars(TRAIN, values, step=self.batches)
+            if values:
+                steps, walls, rows = self._fit_points
+                steps.append(self.batches)
+                walls.append(time.time())
+                rows.append(values)
+                self._due(len(values))
+
+    def _due(self, points: int) -> None:
+        """Notes ``points`` more waiting; writes them all when they are too many or too old."""
+        self._waiting += points
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if self._waiting >= MAX_POINTS or now - self._since >= DELAY:
+            self.write()
+
+    def _take_windows(self, windows: Windows) -> None:
+        """The train accumulator's windows that ended: their means become points."""
+        total, weight = windows.total, windows.weight
+        num = total.shape[1]
+        has = weight != 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = total / weight
+        rows, cols = np.nonzero(has)  # row-major: by step, then by component
+        steps = np.asarray(windows.step, np.int64)[rows]
+        walls = np.asarray(windows.wall_time, np.float64)[rows]
+        tags = [batch_tag(name) for name in windows.names[:num]]
+        self._unwritten.append(Points(steps, walls, cols, means[rows, cols], tags))
+
+    def write(self) -> None:
+        """Makes the points of every window that ended, and writes them to disk.
+
+        Raises:
+            OSError: When writing fails. The points are kept (the next call
+                writes them to a new event file) and nothing else changes.
+        """
+        if self._train.windows_pending:
+            self._train.fold()
+        steps, walls, rows = self._fit_points
+        if rows:
+            self._unwritten.append(_fit_points(steps, walls, rows))
+            self._fit_points = ([], [], [])
+        try:
+            while self._unwritten:
+                self._writer.points(TRAIN, self._unwritten[0])
+                self._unwritten.pop(0)
+        except (tf.errors.OpError, OSError) as err:
+            raise OSError(
+                f"writing batch curves to {self._writer.log_dir!r} failed "
+                f"({getattr(err, 'message', err)}); the points are kept and written at the "
+                "next batch-curve point, epoch end or close: free the space or fix the path."
+            ) from err
+        self._waiting = 0
+        self._since = None
 
     def check_graph(self) -> None:
         if self._strategy.num_replicas_in_sync > 1:
@@ -152,3 +234,16 @@ class BatchCurves(BatchCount):
 
         tf.cond(step % self.every == 0, write, lambda: tf.constant(False))
         self._graph_used = True
+
+
+def _fit_points(steps: list[int], walls: list[float], rows: list[dict[str, float]]) -> Points:
+    """``fit``'s batch-curve values (one ``{tag: value}`` per point step) as ``Points``."""
+    tags = sorted({tag for row in rows for tag in row})
+    index = {tag: i for i, tag in enumerate(tags)}
+    flat = [
+        (step, wall, index[tag], value)
+        for step, wall, row in zip(steps, walls, rows, strict=True)
+        for tag, value in row.items()
+    ]
+    step, wall, tag, value = (np.asarray(column) for column in zip(*flat, strict=True))
+    return Points(step, wall, tag, value, tags)

@@ -251,6 +251,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     def on_train_end(self, logs: Any = None) -> None:
         """Ends ``fit``'s use of the logger: later calls are a custom loop's."""
         self._mode = self._custom_loop
+        self._run.curves.write()
         self._run.writer.flush()
 
     def on_test_begin(self, logs: Any = None) -> None:

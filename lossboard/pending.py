@@ -12,6 +12,10 @@ Eager batches are recorded as references, in one of three forms:
 ``Pending.take`` turns all of it into per-component ``(sums, counts,
 nonfinite)`` vectors: one ``Pack``/``ConcatV2`` per group of like tensors and
 one compiled segment sum, whatever the number of batches and components.
+
+With batch curves, ``cut`` ends a window (the batches of one curve point);
+``take`` then sums every window apart, in the same ops: segment
+``window * components + component``.
 """
 
 from __future__ import annotations
@@ -150,13 +154,14 @@ class Signature:
 class _Group:
     """Pending entries of one dtype, rank and kind of weight."""
 
-    __slots__ = ("values", "weights", "comps", "sizes")
+    __slots__ = ("values", "weights", "comps", "sizes", "windows")
 
     def __init__(self) -> None:
         self.values: list[Any] = []
         self.weights: list[Any] = []
         self.comps: list[int] = []
         self.sizes: list[int] = []
+        self.windows: list[int] = []
 
 
 class Pending:
@@ -165,16 +170,23 @@ class Pending:
     def __init__(self) -> None:
         self.count = 0  # entries (one component of one batch) pending
         self.nbytes = 0  # bytes of the tensors held
-        self._rows: dict[Signature, tuple[list[tuple], list[float]]] = {}
+        #: Windows ended (``cut``) since the last ``take``: values go to window ``window``.
+        self.window = 0
+        self._rows: dict[Signature, tuple[list[tuple], list[float], list[int]]] = {}
         self._groups: dict[tuple, _Group] = {}
-        self._host: dict[int, list[float]] = {}
+        self._host: dict[tuple[int, int], list[float]] = {}  # (window, component) -> sums
+
+    def cut(self) -> None:
+        """Ends a window: later values go to the next one."""
+        self.window += 1
 
     def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
         rows = self._rows.get(signature)
         if rows is None:
-            rows = self._rows[signature] = ([], [])
+            rows = self._rows[signature] = ([], [], [])
         rows[0].append(values)
         rows[1].append(weight)
+        rows[2].append(self.window)
         self.count += len(values)
         self.nbytes += signature.nbytes
 
@@ -186,14 +198,15 @@ class Pending:
         group.weights.append(weight)
         group.comps.append(comp)
         group.sizes.append(size)
+        group.windows.append(self.window)
         self.count += 1
         # the values, and as many again for a tensor of weights
         self.nbytes += size * itemsize(key[0]) * (2 if key[2] == TENSOR_WEIGHT else 1)
 
     def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
-        host = self._host.get(comp)
+        host = self._host.get((self.window, comp))
         if host is None:
-            host = self._host[comp] = [0.0, 0.0, 0.0]
+            host = self._host[self.window, comp] = [0.0, 0.0, 0.0]
         if value.finite or not skip:
             host[0] += value.total
             host[1] += value.weight
@@ -206,16 +219,23 @@ class Pending:
         self._host.clear()
         self.count = 0
         self.nbytes = 0
+        self.window = 0
 
     def take(self, num_comps: int, skip: bool) -> list[Sums]:
-        """Folds everything pending into per-component ``Sums`` and clears."""
-        n = np.asarray(num_comps, np.int32)
+        """Folds everything pending into ``Sums`` and clears.
+
+        Each returned vector has ``(window + 1) * num_comps`` elements: the sums
+        of window ``w``'s component ``c`` at ``w * num_comps + c`` (one window,
+        ``num_comps`` elements, without batch curves).
+        """
+        n = np.asarray((self.window + 1) * num_comps, np.int32)
         parts: list[Sums] = []
-        for signature, (rows, per_row) in self._rows.items():
+        for signature, (rows, per_row, row_window) in self._rows.items():
             row_weights = np.asarray(per_row, np.float64)
+            offsets = np.asarray(row_window, np.int32) * num_comps
             for rank, cols, comps, sizes in signature.columns:
                 values = [row[c] for row in rows for c in cols]
-                entry_comp = np.tile(comps, len(rows))
+                entry_comp = np.tile(comps, len(rows)) + np.repeat(offsets, len(cols))
                 entry_size = np.tile(sizes, len(rows))
                 if rank and signature.by_batch_size:
                     entry_weight = np.ones(len(rows) * len(cols), np.float64)
@@ -233,11 +253,12 @@ class Pending:
             else:
                 weights = tf.repeat(_join(group.weights, 0), sizes)
             comps = np.asarray(group.comps, np.int32)
+            comps += np.asarray(group.windows, np.int32) * num_comps
             parts.append(self._sums(rank, group.values, weights, comps, sizes, n, skip))
         if self._host:
-            host = np.zeros((3, num_comps), np.float64)
-            for comp, sums in self._host.items():
-                host[:, comp] = sums
+            host = np.zeros((3, int(n)), np.float64)
+            for (window, comp), sums in self._host.items():
+                host[:, window * num_comps + comp] = sums
             parts.append(Sums.of(*host))
         self.clear()
         return parts

@@ -106,6 +106,7 @@ class Run:
             )
         by_split = epoch_tags_by_split(dict(history))
         try:
+            self.curves.write()  # batch-curve points of the epoch first: all on disk by its end
             self._write(by_split, step)
             lost = self.writer.lost_files()
             if lost:
@@ -158,8 +159,12 @@ class Run:
             acc.reset()
 
     def close(self) -> None:
-        """Flushes and closes the event files; the directory is free for another logger."""
+        """Writes the batch-curve points still waiting, flushes and closes the event files;
+        the directory is free for another logger (even when a write fails)."""
         try:
-            self.writer.close()
+            self.curves.write()
         finally:
-            self._release()
+            try:
+                self.writer.close()
+            finally:
+                self._release()

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from lossboard.eventfile import Points, PointsFile
+
 
 def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     """Creates ``log_dir`` (through ``tf.io.gfile``) and returns it as a string.
@@ -102,6 +104,7 @@ class RunWriter:
         self.log_dir = log_dir
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._files: dict[str, str] = {}  # split -> the event file its writer created
+        self._points: dict[str, PointsFile] = {}  # split -> its file of bulk-written points
 
     def _create(self, path: str) -> tf.summary.SummaryWriter:
         return tf.summary.create_file_writer(path)
@@ -133,7 +136,11 @@ class RunWriter:
         A writer keeps writing to a file that was unlinked (a removed run
         directory): its values reach no file anyone can read.
         """
-        return {s: f for s, f in self._files.items() if not tf.io.gfile.exists(f)}
+        lost = {s: f for s, f in self._files.items() if not tf.io.gfile.exists(f)}
+        for split, points in self._points.items():
+            if not points.exists():
+                lost[split] = f"{lost[split]}, {points.path}" if split in lost else points.path
+        return lost
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
         """Writes ``{tag: value}`` to ``split`` at ``step`` (always recorded)."""
@@ -147,6 +154,36 @@ class RunWriter:
             tf.summary.experimental.write_raw_pb(
                 tf.constant(summary), step=tf.constant(step, tf.int64)
             )
+
+    def points(self, split: str, points: Points) -> None:
+        """Appends many points to ``split`` and flushes them to disk.
+
+        Fast path: batch-curve points are encoded with NumPy and appended to an
+        event file of their own with one write, with no TensorFlow op per point
+        (benchmark rows "update_freq=1": an op per point cost about 0.1 ms, and
+        TensorFlow kept about 1 KB per op for good).
+
+        Raises:
+            OSError: When writing fails; that file is dropped (the next call
+                starts a new one, so a half-written record hides nothing).
+        """
+        if len(points.step) == 0:
+            return
+        file = self._points.get(split)
+        try:
+            if file is None:
+                path = os.path.join(self.log_dir, split) if split else self.log_dir
+                file = self._points[split] = PointsFile(path)
+            file.write(points)
+            file.flush()
+        except (tf.errors.OpError, OSError):
+            dropped = self._points.pop(split, None)
+            if dropped is not None:
+                try:
+                    dropped.close()
+                except (tf.errors.OpError, OSError):
+                    pass
+            raise
 
     def hparams(self, values: Mapping[str, Any]) -> None:
         """Records the run's hyperparameters for TensorBoard's HParams dashboard.
@@ -165,15 +202,18 @@ class RunWriter:
         """Pushes everything written so far to disk (raises if that fails)."""
         for w in self._writers.values():
             w.flush()
+        for points in self._points.values():
+            points.flush()
 
     def discard(self, splits: list[str] | None = None) -> None:
         """Drops the writers (of ``splits``, or all) after a failed write; the next write
         opens new files."""
         chosen = list(self._writers) if splits is None else splits
-        writers = {s: self._writers.pop(s) for s in chosen if s in self._writers}
+        writers: list[Any] = [self._writers.pop(s) for s in chosen if s in self._writers]
+        writers += [self._points.pop(s) for s in chosen if s in self._points]
         for s in chosen:
             self._files.pop(s, None)
-        for w in writers.values():
+        for w in writers:
             try:
                 w.close()
             except (tf.errors.OpError, OSError):
@@ -185,12 +225,12 @@ class RunWriter:
         Raises:
             The first error a writer raised, after every writer was closed.
         """
-        writers, self._writers = list(self._writers.values()), {}
-        self._files = {}
+        writers: list[Any] = [*self._writers.values(), *self._points.values()]
+        self._writers, self._points, self._files = {}, {}, {}
         _close_all(writers)
 
 
-def _close_all(writers: list[tf.summary.SummaryWriter]) -> None:
+def _close_all(writers: list[Any]) -> None:
     """Closes ``writers[0]``, and the rest even if that raises (as CLU's ``AsyncWriter``)."""
     if not writers:
         return
@@ -215,6 +255,9 @@ class NoopRunWriter(RunWriter):
         return []
 
     def scalars(self, split: str, values: Mapping[str, float], step: int) -> None:
+        """Writes nothing."""
+
+    def points(self, split: str, points: Points) -> None:
         """Writes nothing."""
 
     def hparams(self, values: Mapping[str, Any]) -> None:

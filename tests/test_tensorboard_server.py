@@ -41,12 +41,24 @@ def served(tmp_path_factory):
     rng = np.random.default_rng(4)
     expected = {}
     for name, lr in RUNS.items():
-        with LossLogger(root / name, hparams={"lr": lr, "optimizer": "adam"}) as logger:
+        hparams = {"lr": lr, "optimizer": "adam"}
+        # batch curves every 2 batches: windows run across epochs (3 batches each), and
+        # their points go to a second event file of the split, written in bulk
+        with LossLogger(root / name, hparams=hparams, update_freq=2) as logger:
+            window: list[np.ndarray] = []
             for epoch in range(3):
                 train = [rng.normal(1 / (epoch + 1), 0.1, n).astype("float32") for n in (16, 16, 5)]
                 val = [rng.normal(1.5 / (epoch + 1), 0.1, n).astype("float32") for n in (8, 3)]
                 for i, b in enumerate(train):
                     logger.on_train_batch_end(i, {"loss": b, "kl": b * b})
+                    window.append(b.astype(np.float64))
+                    if logger.global_batch % 2 == 0:
+                        cat = np.concatenate(window)
+                        expected[(name, "train", "batch_loss", logger.global_batch)] = cat.mean()
+                        expected[(name, "train", "batch_kl", logger.global_batch)] = (
+                            cat * cat
+                        ).mean()
+                        window = []
                 for i, b in enumerate(val):
                     logger.on_test_batch_end(i, {"loss": b})
                 logger.on_epoch_end(epoch)
@@ -107,16 +119,22 @@ def test_runs_and_tags_are_served(served):
     for name in RUNS:
         assert {f"{name}/train", f"{name}/validation"} <= runs
     tags = _get(base + "/data/plugin/scalars/tags")
-    assert set(tags["lr_0.1/train"]) == {"epoch_loss", "epoch_kl"}
+    assert set(tags["lr_0.1/train"]) == {"epoch_loss", "epoch_kl", "batch_loss", "batch_kl"}
     assert set(tags["lr_0.1/validation"]) == {"epoch_loss"}
 
 
 def test_scalar_values_are_the_numpy_means(served):
     base, expected = served
-    for (name, split, tag, epoch), value in expected.items():
+    steps: dict[tuple, set] = {}
+    for (name, split, tag, step), value in expected.items():
         url = f"{base}/data/plugin/scalars/scalars?run={name}/{split}&tag={tag}"
-        points = {step: v for _, step, v in _get(url)}
-        assert points[epoch] == pytest.approx(value, rel=2e-7), (name, split, tag, epoch)
+        points = {s: v for _, s, v in _get(url)}
+        assert points[step] == pytest.approx(value, rel=2e-7), (name, split, tag, step)
+        steps.setdefault((name, split, tag), set()).add(step)
+    for (name, split, tag), wanted in steps.items():
+        url = f"{base}/data/plugin/scalars/scalars?run={name}/{split}&tag={tag}"
+        assert {s for _, s, _ in _get(url)} == wanted, (name, split, tag)
+    assert steps["lr_0.1", "train", "batch_loss"] == {2, 4, 6, 8}
 
 
 def _sessions(base: str) -> list[dict]:
