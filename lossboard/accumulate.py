@@ -125,6 +125,11 @@ class Accumulator:
         return list(self._names)
 
     @property
+    def num_components(self) -> int:
+        """How many components are registered (without copying their names)."""
+        return len(self._names)
+
+    @property
     def pending_entries(self) -> int:
         """Entries (one component of one batch) recorded since the last fold."""
         return self._pending.count

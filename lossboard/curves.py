@@ -128,7 +128,7 @@ class BatchCurves(BatchCount):
         self.batches += 1
         if self.batches % self.every == 0:
             self._train.cut_window(self.batches, time.time())
-            self._due(max(1, len(self._train.names)))
+            self._due(max(1, self._train.num_components))  # no list copy per batch
 
     def fit_batch(self, logs: Mapping[str, Any] | None) -> None:
         self.batches += 1
