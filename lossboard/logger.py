@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from lossboard import arguments, keras_caller
+from lossboard import arguments, keras_caller, tf_private
 from lossboard import batch as batch_lib
 from lossboard.distribute import check_supported, is_chief
 from lossboard.keras_caller import KerasCall
@@ -152,7 +152,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         return self._run.curves.global_batch
 
     # ------------------------------------------------------------------ batch calls
-    @tf.autograph.experimental.do_not_convert
+    @tf_private.not_converted
     def on_train_batch_end(
         self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
     ) -> None:
@@ -182,7 +182,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         with self._lock:
             self._current_mode().train_batch(logs, sample_weight, batch_size)
 
-    @tf.autograph.experimental.do_not_convert
+    @tf_private.not_converted
     def on_test_batch_end(
         self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
     ) -> None:

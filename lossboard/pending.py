@@ -4,7 +4,10 @@ Eager batches are recorded as references, in one of three forms:
 
 - *rows*: a batch whose components have the same names, dtypes and shapes as
   the batch that set up its ``Signature`` (the steady state of a loop)
-  is kept as one tuple of tensors: no per-component work at all;
+  is kept as one tuple of tensors: no per-component work at all. Every
+  ``Signature.block`` rows (about ``CHUNK`` values) are joined into one vector
+  per group of like columns, so at most a few hundred tensors stay alive
+  between folds (see ``RowBlock``);
 - *entries*: any other tensor value (weighted, first of its kind, ...),
   grouped by dtype, rank and kind of weight;
 - *host sums*: Python and NumPy values, summed on the host right away.
@@ -20,11 +23,12 @@ With batch curves, ``cut`` ends a window (the batches of one curve point);
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
+from lossboard import tf_private
 from lossboard.sums import Sums
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,9 +83,8 @@ _EMPTY: dict[tuple[tf.DType, int], tf.Tensor] = {}
 def _join(values: list, rank: int) -> tf.Tensor:
     """One rank-1 tensor from many scalars (``rank`` 0) or vectors (``rank`` 1).
 
-    Uses the raw ``Pack``/``ConcatV2`` ops (``tf.stack`` does per-element
-    Python work) on chunks of exactly ``CHUNK`` tensors, padded with zeros
-    (scalars, sliced off after) or empty vectors.
+    Joins chunks of exactly ``CHUNK`` tensors, padded with zeros (scalars,
+    sliced off after) or empty vectors, then the chunks the same way.
     """
     n = len(values)
     if n == 1:
@@ -94,9 +97,9 @@ def _join(values: list, rank: int) -> tf.Tensor:
             with tf.init_scope():
                 filler = _EMPTY[key] = tf.zeros([0] * rank, values[0].dtype)
         values = values + [filler] * pad
-    op = tf.raw_ops.Pack if rank == 0 else tf.raw_ops.ConcatV2
-    chunks = [op(values=values[i : i + CHUNK], axis=0) for i in range(0, len(values), CHUNK)]
-    joined = chunks[0] if len(chunks) == 1 else tf.concat(chunks, 0)
+    enum = tf_private.dtype_enum(values[0])
+    chunks = [tf_private.join(values[i : i + CHUNK], rank, enum) for i in range(0, n + pad, CHUNK)]
+    joined = chunks[0] if len(chunks) == 1 else _join(chunks, 1)
     return joined[:n] if pad and rank == 0 else joined
 
 
@@ -111,6 +114,16 @@ def itemsize(enum: int) -> int:
     return size
 
 
+class ColumnGroup(NamedTuple):
+    """The columns of a row of one dtype and rank, joined and summed together."""
+
+    enum: int  # dtype enum
+    rank: int  # 0: scalars, 1: per-example vectors
+    cols: tuple[int, ...]  # their positions in a row
+    comps: np.ndarray  # the component of each column
+    sizes: np.ndarray  # the elements of each column
+
+
 class Signature:
     """Names, dtypes and shapes of a batch whose values can be kept as one row.
 
@@ -120,7 +133,7 @@ class Signature:
     mean of n examples, each per-example value counts once).
     """
 
-    __slots__ = ("enums", "shapes", "columns", "by_batch_size", "lead", "nbytes")
+    __slots__ = ("enums", "shapes", "columns", "by_batch_size", "lead", "nbytes", "block")
 
     def __init__(
         self, enums: tuple, shapes: tuple, comps: tuple[int, ...], by_batch_size: bool = False
@@ -139,16 +152,61 @@ class Signature:
         by_kind: dict[tuple[int, int], list[int]] = {}
         for col, (enum, shape) in enumerate(zip(enums, shapes, strict=True)):
             by_kind.setdefault((enum, len(shape)), []).append(col)
-        # (rank, columns, their components, their sizes) per group of like columns
         self.columns = [
-            (
+            ColumnGroup(
+                enum,
                 rank,
-                cols,
+                tuple(cols),
                 np.asarray([comps[c] for c in cols], np.int32),
                 np.asarray([shapes[c][0] if rank else 1 for c in cols], np.int64),
             )
-            for (_, rank), cols in by_kind.items()
+            for (enum, rank), cols in by_kind.items()
         ]
+        #: Rows joined at once: about ``CHUNK`` values, always the same number
+        #: (one kernel per group, built once).
+        self.block = max(1, CHUNK // len(enums))
+
+
+class RowBlock:
+    """The rows of one ``Signature`` recorded since the last fold.
+
+    Python's garbage collector walks every tensor kept alive: at 64 components
+    and 1000-batch epochs, holding each batch's scalars until the fold cost about
+    90 us per step in full collections (benchmark section "epochs"). So every
+    ``signature.block`` rows are joined right away into one vector per column
+    group: the same ops the fold would run on them (and the same per-value
+    cost), once per ~``CHUNK`` values instead of once per fold.
+    """
+
+    __slots__ = ("rows", "weights", "windows", "joined")
+
+    def __init__(self, signature: Signature) -> None:
+        self.rows: list[tuple] = []  # rows not joined yet
+        self.weights: list[float] = []  # every row's weight, in order
+        self.windows: list[int] = []  # every row's window, in order
+        self.joined: list[list[Any]] = [[] for _ in signature.columns]  # per group, in order
+
+    def add(self, signature: Signature, values: tuple, weight: float, window: int) -> None:
+        self.rows.append(values)
+        self.weights.append(weight)
+        self.windows.append(window)
+        if len(self.rows) == signature.block:
+            for group, joined in zip(signature.columns, self.joined, strict=True):
+                joined.append(tf_private.join(self._values(group), group.rank, group.enum))
+            self.rows.clear()
+
+    def _values(self, group: ColumnGroup) -> list:
+        """The group's values in the rows not joined yet, row by row."""
+        if len(group.cols) == len(self.rows[0]):  # Fast path: one group, every column in order.
+            return [value for row in self.rows for value in row]
+        return [row[c] for row in self.rows for c in group.cols]
+
+    def vector(self, g: int, group: ColumnGroup) -> tf.Tensor:
+        """All of group ``g``'s values as one rank-1 tensor."""
+        parts = list(self.joined[g])
+        if self.rows:
+            parts.append(_join(self._values(group), group.rank))
+        return parts[0] if len(parts) == 1 else _join(parts, 1)
 
 
 class _Group:
@@ -172,7 +230,7 @@ class Pending:
         self.nbytes = 0  # bytes of the tensors held
         #: Windows ended (``cut``) since the last ``take``: values go to window ``window``.
         self.window = 0
-        self._rows: dict[Signature, tuple[list[tuple], list[float], list[int]]] = {}
+        self._rows: dict[Signature, RowBlock] = {}
         self._groups: dict[tuple, _Group] = {}
         self._host: dict[tuple[int, int], list[float]] = {}  # (window, component) -> sums
 
@@ -181,12 +239,10 @@ class Pending:
         self.window += 1
 
     def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
-        rows = self._rows.get(signature)
-        if rows is None:
-            rows = self._rows[signature] = ([], [], [])
-        rows[0].append(values)
-        rows[1].append(weight)
-        rows[2].append(self.window)
+        block = self._rows.get(signature)
+        if block is None:
+            block = self._rows[signature] = RowBlock(signature)
+        block.add(signature, values, weight, self.window)
         self.count += len(values)
         self.nbytes += signature.nbytes
 
@@ -230,19 +286,21 @@ class Pending:
         """
         n = np.asarray((self.window + 1) * num_comps, np.int32)
         parts: list[Sums] = []
-        for signature, (rows, per_row, row_window) in self._rows.items():
-            row_weights = np.asarray(per_row, np.float64)
-            offsets = np.asarray(row_window, np.int32) * num_comps
-            for rank, cols, comps, sizes in signature.columns:
-                values = [row[c] for row in rows for c in cols]
-                entry_comp = np.tile(comps, len(rows)) + np.repeat(offsets, len(cols))
-                entry_size = np.tile(sizes, len(rows))
-                if rank and signature.by_batch_size:
-                    entry_weight = np.ones(len(rows) * len(cols), np.float64)
+        for signature, block in self._rows.items():
+            rows = len(block.weights)
+            row_weights = np.asarray(block.weights, np.float64)
+            offsets = np.asarray(block.windows, np.int32) * num_comps
+            for g, columns in enumerate(signature.columns):
+                width = len(columns.cols)
+                entry_comp = np.tile(columns.comps, rows) + np.repeat(offsets, width)
+                entry_size = np.tile(columns.sizes, rows)
+                if columns.rank and signature.by_batch_size:
+                    entry_weight = np.ones(rows * width, np.float64)
                 else:
-                    entry_weight = np.repeat(row_weights, len(cols))
+                    entry_weight = np.repeat(row_weights, width)
+                values = block.vector(g, columns)
                 parts.append(
-                    self._sums(rank, values, entry_weight, entry_comp, entry_size, n, skip)
+                    self._sums(columns.rank, values, entry_weight, entry_comp, entry_size, n, skip)
                 )
         for (_, rank, weight_kind, _), group in self._groups.items():
             sizes = np.asarray(group.sizes)
@@ -254,7 +312,8 @@ class Pending:
                 weights = tf.repeat(_join(group.weights, 0), sizes)
             comps = np.asarray(group.comps, np.int32)
             comps += np.asarray(group.windows, np.int32) * num_comps
-            parts.append(self._sums(rank, group.values, weights, comps, sizes, n, skip))
+            values = _join(group.values, rank)
+            parts.append(self._sums(rank, values, weights, comps, sizes, n, skip))
         if self._host:
             host = np.zeros((3, int(n)), np.float64)
             for (window, comp), sums in self._host.items():
@@ -265,7 +324,7 @@ class Pending:
 
     @staticmethod
     def _sums(rank, values, weights, entry_comp, entry_size, num_comps, skip):
-        """``segment_sums`` of one group; numpy ``weights`` are per entry."""
+        """``segment_sums`` of one group's joined ``values``; numpy ``weights`` are per entry."""
         entries = len(entry_comp)
         if rank == 0:
             elem_entry = np.arange(entries, dtype=np.int32)
@@ -273,4 +332,4 @@ class Pending:
             elem_entry = np.repeat(np.arange(entries, dtype=np.int32), entry_size)
             if isinstance(weights, np.ndarray):
                 weights = np.repeat(weights, entry_size)
-        return segment_sums(_join(values, rank), weights, elem_entry, entry_comp, num_comps, skip)
+        return segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip)

@@ -35,3 +35,39 @@ def test_values_that_are_not_eager_tensors_raise_type_error(value):
         tf_private.dtype_enum(value)
     with pytest.raises(TypeError):
         tf_private._public_dtype_enum(value)
+
+
+def test_not_converted_functions_run_as_written_inside_tf_function():
+    """AutoGraph leaves a marked function alone: a Python ``if`` on a tensor then fails in
+    the graph, as it would under ``do_not_convert`` (converted, it would become a tf.cond)."""
+
+    def branchy():
+        def absolute(x):
+            if x > 0:
+                return x
+            return -x
+
+        return absolute
+
+    marked = tf_private.not_converted(branchy())
+    assert tf_private.not_converted(marked) is marked  # no wrapper left on the call path
+
+    @tf.function
+    def uses(x):
+        return marked(x)
+
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):
+        uses(tf.constant(1.0))
+    assert tf.function(branchy())(tf.constant(-2.0)).numpy() == 2.0  # converted when not marked
+
+
+def test_join_matches_stack_and_concat_on_the_values_device():
+    """(Where no device scope says otherwise.)"""
+    scalars = [tf.constant(float(i), tf.float64) for i in range(5)]
+    vectors = [tf.constant([i, i + 1], tf.int32) for i in range(3)]
+    packed = tf_private.join(scalars, 0, tf.float64.as_datatype_enum)
+    joined = tf_private.join(vectors, 1, tf.int32.as_datatype_enum)
+    np.testing.assert_array_equal(packed.numpy(), tf.stack(scalars).numpy())
+    np.testing.assert_array_equal(joined.numpy(), tf.concat(vectors, 0).numpy())
+    assert packed.device == scalars[0].device and joined.device == vectors[0].device
+    assert tf_private.join(vectors[:1], 1, tf.int32.as_datatype_enum) is vectors[0]

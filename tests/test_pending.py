@@ -1,0 +1,154 @@
+"""Pending values: steady-state rows joined in blocks, against a float64 reference.
+
+A loop's steady state (the same names, dtypes and shapes every batch) is kept as rows, and every
+``Signature.block`` rows are joined into one vector per column group right away. Hypothesis draws
+rows of scalars and per-example vectors of several dtypes, weights, NaNs, batch-curve windows and
+folds at any point, with ``CHUNK`` small so that blocks, partial blocks and joins of joins all
+happen in a few dozen batches; the sums must equal a float64 NumPy reference.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lossboard import pending
+from lossboard.accumulate import Accumulator
+from lossboard.tf_private import EagerTensor
+
+DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int32": np.int32}
+
+
+def _batch_values(rng, columns, lead, nan_rate):
+    """One batch: per column, its value as numpy (scalars rank 0, vectors of ``lead``)."""
+    values = []
+    for dtype, rank in columns:
+        x = rng.integers(-8, 9, size=(lead,) if rank else ()).astype(np.float64) / 4
+        if dtype != "int32" and rng.random() < nan_rate:
+            x = np.where(rng.random(x.shape) < 0.5, np.nan, x) if rank else np.float64(np.nan)
+        values.append(np.asarray(x, DTYPES[dtype]))
+    return values
+
+
+def _reference(batches, weights, columns, by_batch_size, cuts, skip):
+    """Per window (cut before batch i, for i in ``cuts``) and in all: per component
+    (float64 weighted sum, weight total, non-finite batches)."""
+    num = len(columns)
+    windows = [np.zeros((3, num))]
+    for i, (values, weight) in enumerate(zip(batches, weights, strict=True)):
+        if i in cuts:
+            windows.append(np.zeros((3, num)))
+        for c, ((_, rank), x) in enumerate(zip(columns, values, strict=True)):
+            x = np.asarray(x, np.float64)
+            w = 1.0 if (rank and by_batch_size) else float(weight)
+            bad = not np.all(np.isfinite(x))
+            if not (bad and skip):
+                windows[-1][0, c] += (x * w).sum()
+                windows[-1][1, c] += w * x.size
+            windows[-1][2, c] += bad
+    return windows
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunk=st.integers(2, 9),
+    columns=st.lists(
+        st.tuples(st.sampled_from(sorted(DTYPES)), st.sampled_from([0, 1])),
+        min_size=1,
+        max_size=7,
+    ),
+    num_batches=st.integers(1, 40),
+    weighting=st.sampled_from(["none", "number", "batch_size"]),
+    folds=st.sets(st.integers(0, 40)),
+    cuts=st.sets(st.integers(1, 40)),
+    skip=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_rows_joined_in_blocks_match_a_float64_reference(
+    monkeypatch, chunk, columns, num_batches, weighting, folds, cuts, skip, seed
+):
+    rng = np.random.default_rng(seed)
+    lead = 3
+    names = [f"c{i}" for i in range(len(columns))]
+    batches = [_batch_values(rng, columns, lead, 0.1) for _ in range(num_batches)]
+    weights = [float(rng.integers(1, 4)) if weighting != "none" else 1.0 for _ in batches]
+    if weighting == "batch_size":
+        weights = [float(lead)] * num_batches
+    cuts = {c for c in cuts if c < num_batches}
+    with monkeypatch.context() as patch:
+        patch.setattr(pending, "CHUNK", chunk)
+        acc = Accumulator(nonfinite="skip" if skip else "warn", batch_window=True)
+        seen = []
+        acc.window_sink = seen.append
+        for i, (values, weight) in enumerate(zip(batches, weights, strict=True)):
+            if i in cuts:
+                acc.cut_window(i, 0.0)
+            logs = {n: tf.constant(v) for n, v in zip(names, values, strict=True)}
+            if weighting == "batch_size":
+                acc.add(logs, batch_size=lead)
+            elif weighting == "number":
+                acc.add(logs, sample_weight=int(weight))
+            else:
+                acc.add(logs)
+            if i in folds:
+                acc.fold()
+        running = acc.running()
+        assert acc.steady_state_signatures == 1
+    expected = _reference(batches, weights, columns, weighting == "batch_size", cuts, skip)
+    ended = [(w.total, w.weight) for w in seen]
+    assert sum(len(t) for t, _ in ended) == len(expected) - 1  # one row per window ended
+    rows = [(t[r], w[r]) for t, w in ended for r in range(len(t))]
+    for (total, weight), ref in zip(rows, expected[:-1], strict=True):
+        np.testing.assert_allclose(total, ref[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(weight, ref[1], rtol=1e-12)
+    everything = sum(expected)
+    sums, counts, bad = (v.numpy() for v in running)
+    np.testing.assert_allclose(sums, everything[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(counts, everything[1], rtol=1e-12)
+    np.testing.assert_array_equal(bad, everything[2])
+
+
+def _live_eager_tensors() -> int:
+    gc.collect()
+    return sum(type(o) is EagerTensor for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("components", [1, 64, 300])
+def test_steady_rows_keep_few_tensors_alive_until_the_fold(components):
+    """The garbage collector's work grows with the tensors kept: at most about a block's worth
+    (plus one vector per block) stay alive, however many batches wait for the fold."""
+    acc = Accumulator(fold_every=10**9)
+    batches = 6000 // components + 2 * pending.CHUNK
+    before = _live_eager_tensors()
+    expected = np.zeros(components)
+    for i in range(batches):
+        values = np.arange(components, dtype=np.float32) + i % 7
+        expected += values
+        acc.add({f"c{j}": tf.constant(v) for j, v in enumerate(values)})
+    kept = _live_eager_tensors() - before
+    blocks = batches // max(1, pending.CHUNK // components)
+    assert acc.pending_entries == batches * components  # nothing folded yet
+    assert kept <= pending.CHUNK + components + blocks + 8, kept
+    result = acc.read()
+    for j in range(components):
+        assert result[f"c{j}"].mean == pytest.approx(expected[j] / batches, rel=1e-12)
+
+
+def test_a_block_join_matches_tf_stack_on_the_values_device():
+    values = [tf.constant(float(i)) for i in range(5)]
+    signature = pending.Signature((1,) * 5, ((),) * 5, tuple(range(5)))
+    block = pending.RowBlock(signature)
+    for _ in range(signature.block):
+        block.add(signature, tuple(values), 1.0, 0)
+    (joined,) = block.joined[0]
+    assert joined.device == values[0].device
+    np.testing.assert_array_equal(joined.numpy(), tf.tile(tf.stack(values), [signature.block]))
+    assert math.isclose(float(tf.reduce_sum(block.vector(0, signature.columns[0]))), 10.0 * 51)
