@@ -71,3 +71,14 @@ def test_join_matches_stack_and_concat_on_the_values_device():
     np.testing.assert_array_equal(joined.numpy(), tf.concat(vectors, 0).numpy())
     assert packed.device == scalars[0].device and joined.device == vectors[0].device
     assert tf_private.join(vectors[:1], 1, tf.int32.as_datatype_enum) is vectors[0]
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32])
+@pytest.mark.parametrize("shape", [(5000,), (16, 300), (4, 8, 70), (2, 3, 4, 100)])
+def test_mean_f64_is_the_float64_mean_of_every_element(dtype, shape):
+    rng = np.random.default_rng(len(shape))
+    value = tf.cast(tf.constant(rng.normal(size=shape) * 50), dtype)
+    mean = tf_private.mean_f64(value)
+    assert mean.dtype == tf.float64 and mean.shape == ()
+    reference = tf.cast(value, tf.float64).numpy().mean()
+    assert mean.numpy() == pytest.approx(reference, rel=1e-12)
