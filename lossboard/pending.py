@@ -164,7 +164,16 @@ class Signature:
         ]
         #: Rows joined at once: about ``CHUNK`` values, always the same number
         #: (one kernel per group, built once).
-        self.block = max(1, CHUNK // len(enums))
+        self.block = max(1, CHUNK // max(1, len(enums)))
+
+
+class Joined(NamedTuple):
+    """Whole blocks of rows, joined: one vector per column group, with each row's
+    weight and batch-curve window."""
+
+    vectors: tuple[Any, ...]
+    weights: tuple[float, ...]
+    windows: tuple[int, ...]
 
 
 class RowBlock:
@@ -176,37 +185,60 @@ class RowBlock:
     ``signature.block`` rows are joined right away into one vector per column
     group: the same ops the fold would run on them (and the same per-value
     cost), once per ~``CHUNK`` values instead of once per fold.
+
+    A row is recorded whole or not at all, even if an interrupt (Ctrl-C) lands
+    in a join: the state changes by one list append or one assignment.
     """
 
-    __slots__ = ("rows", "weights", "windows", "joined")
+    __slots__ = ("state", "hold")
 
-    def __init__(self, signature: Signature) -> None:
-        self.rows: list[tuple] = []  # rows not joined yet
-        self.weights: list[float] = []  # every row's weight, in order
-        self.windows: list[int] = []  # every row's window, in order
-        self.joined: list[list[Any]] = [[] for _ in signature.columns]  # per group, in order
+    def __init__(self) -> None:
+        #: (blocks joined, rows not joined yet as ``(values, weight, window)``).
+        self.state: tuple[tuple[Joined, ...], list[tuple]] = ((), [])
+        #: A join failed (say, a device policy refused a copy): rows are held as
+        #: they are until the fold, which joins them as before.
+        self.hold = False
 
     def add(self, signature: Signature, values: tuple, weight: float, window: int) -> None:
-        self.rows.append(values)
-        self.weights.append(weight)
-        self.windows.append(window)
-        if len(self.rows) == signature.block:
-            for group, joined in zip(signature.columns, self.joined, strict=True):
-                joined.append(tf_private.join(self._values(group), group.rank, group.enum))
-            self.rows.clear()
+        blocks, rows = self.state
+        row = (values, weight, window)
+        if len(rows) + 1 < signature.block or self.hold:
+            rows.append(row)
+            return
+        rows = rows + [row]
+        try:
+            vectors = tuple(
+                tf_private.join(_values(rows, group), group.rank, group.enum)
+                for group in signature.columns
+            )
+        except Exception:  # the values were checked: hold them, the fold will join them
+            self.hold = True
+            self.state[1].append(row)
+            return
+        joined = Joined(vectors, tuple(r[1] for r in rows), tuple(r[2] for r in rows))
+        self.state = (blocks + (joined,), [])
 
-    def _values(self, group: ColumnGroup) -> list:
-        """The group's values in the rows not joined yet, row by row."""
-        if len(group.cols) == len(self.rows[0]):  # Fast path: one group, every column in order.
-            return [value for row in self.rows for value in row]
-        return [row[c] for row in self.rows for c in group.cols]
+    def weights_and_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's weight and window, in order."""
+        blocks, rows = self.state
+        weights = [w for block in blocks for w in block.weights] + [r[1] for r in rows]
+        windows = [w for block in blocks for w in block.windows] + [r[2] for r in rows]
+        return np.asarray(weights, np.float64), np.asarray(windows, np.int32)
 
     def vector(self, g: int, group: ColumnGroup) -> tf.Tensor:
         """All of group ``g``'s values as one rank-1 tensor."""
-        parts = list(self.joined[g])
-        if self.rows:
-            parts.append(_join(self._values(group), group.rank))
+        blocks, rows = self.state
+        parts = [block.vectors[g] for block in blocks]
+        if rows:
+            parts.append(_join(_values(rows, group), group.rank))
         return parts[0] if len(parts) == 1 else _join(parts, 1)
+
+
+def _values(rows: list[tuple], group: ColumnGroup) -> list:
+    """The group's values in ``rows`` (``(values, weight, window)``), row by row."""
+    if len(group.cols) == len(rows[0][0]):  # Fast path: one group, every column in order.
+        return [value for row in rows for value in row[0]]
+    return [row[0][c] for row in rows for c in group.cols]
 
 
 class _Group:
@@ -241,7 +273,7 @@ class Pending:
     def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
         block = self._rows.get(signature)
         if block is None:
-            block = self._rows[signature] = RowBlock(signature)
+            block = self._rows[signature] = RowBlock()
         block.add(signature, values, weight, self.window)
         self.count += len(values)
         self.nbytes += signature.nbytes
@@ -287,9 +319,9 @@ class Pending:
         n = np.asarray((self.window + 1) * num_comps, np.int32)
         parts: list[Sums] = []
         for signature, block in self._rows.items():
-            rows = len(block.weights)
-            row_weights = np.asarray(block.weights, np.float64)
-            offsets = np.asarray(block.windows, np.int32) * num_comps
+            row_weights, row_windows = block.weights_and_windows()
+            rows = len(row_weights)
+            offsets = row_windows * num_comps
             for g, columns in enumerate(signature.columns):
                 width = len(columns.cols)
                 entry_comp = np.tile(columns.comps, rows) + np.repeat(offsets, width)

@@ -145,10 +145,61 @@ def test_steady_rows_keep_few_tensors_alive_until_the_fold(components):
 def test_a_block_join_matches_tf_stack_on_the_values_device():
     values = [tf.constant(float(i)) for i in range(5)]
     signature = pending.Signature((1,) * 5, ((),) * 5, tuple(range(5)))
-    block = pending.RowBlock(signature)
+    block = pending.RowBlock()
     for _ in range(signature.block):
         block.add(signature, tuple(values), 1.0, 0)
-    (joined,) = block.joined[0]
-    assert joined.device == values[0].device
-    np.testing.assert_array_equal(joined.numpy(), tf.tile(tf.stack(values), [signature.block]))
+    (joined,), rows = block.state
+    assert rows == [] and len(joined.weights) == signature.block
+    (vector,) = joined.vectors
+    assert vector.device == values[0].device
+    np.testing.assert_array_equal(vector.numpy(), tf.tile(tf.stack(values), [signature.block]))
     assert math.isclose(float(tf.reduce_sum(block.vector(0, signature.columns[0]))), 10.0 * 51)
+
+
+def test_empty_logs_record_nothing_and_break_nothing(tmp_path):
+    acc = Accumulator()
+    for _ in range(600):  # past a block of empty rows
+        acc.add({})
+    acc.add({"loss": tf.constant(2.0)})
+    assert acc.read() == {"loss": (2.0, 1.0, 0)}
+
+
+class _FailingJoin:
+    """``tf_private.join`` that raises ``error`` on its ``nth`` call, then works."""
+
+    def __init__(self, error, nth):
+        self.error, self.nth, self.calls = error, nth, 0
+        self.join = pending.tf_private.join
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.nth:
+            raise self.error
+        return self.join(*args)
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+@pytest.mark.parametrize(
+    "error", [KeyboardInterrupt(), tf.errors.InvalidArgumentError(None, None, "no copy")]
+)
+def test_a_join_that_fails_leaves_every_row_whole(monkeypatch, error, nth):
+    """Two column groups (two joins per block): an interrupt in either leaves the batch out
+    and everything before it intact; another error holds the rows for the fold (recorded)."""
+    failing = _FailingJoin(error, nth)
+    monkeypatch.setattr(pending.tf_private, "join", failing)
+    acc = Accumulator()
+    recorded = []
+    for i in range(300):
+        logs = {"a": tf.constant(float(i)), "b": tf.constant(2.0 * i, tf.float64)}
+        try:
+            acc.add(logs)
+        except KeyboardInterrupt:
+            continue  # the interrupted batch is not recorded
+        recorded.append(i)
+    assert failing.calls >= nth and len(recorded) == 300 - isinstance(error, KeyboardInterrupt)
+    result = acc.read()
+    assert result["a"].mean == pytest.approx(np.mean(recorded), rel=1e-12)
+    assert result["b"].mean == pytest.approx(2.0 * np.mean(recorded), rel=1e-12)
+    assert result["a"].weight == result["b"].weight == len(recorded)
+    acc.add({"a": tf.constant(1.0), "b": tf.constant(1.0, tf.float64)})  # still usable
+    assert acc.read()["a"].weight == len(recorded) + 1
