@@ -4,8 +4,9 @@
 ``ComponentMean`` per component, values pending a fold
 (``lossboard.pending``), and the in-graph sums of calls made inside a
 ``tf.function`` (``lossboard.graph``). The per-batch path dispatches no
-TensorFlow op and reads nothing back from the device; results are exact at any
-time because reading one folds first.
+TensorFlow op per component (one join per ~256 values, see
+``pending.RowBlock``) and reads nothing back from the device; results are exact
+at any time because reading one folds first.
 """
 
 from __future__ import annotations
