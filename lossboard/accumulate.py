@@ -246,33 +246,49 @@ class Accumulator:
         """Folds every pending value (and the in-graph sums) into the running sums.
 
         With batch curves, the windows that ended since the last fold go to
-        ``window_sink``.
+        ``window_sink``. Every op runs before any state changes, and the
+        commit is a few assignments: an interrupt (Ctrl-C) in a fold leaves
+        everything pending, to be folded by the next one.
         """
         num = len(self._names)
         windows = self._pending.window + 1
         pending = self._pending.count or windows > 1
-        parts = self._pending.take(num, self._policy.skips) if pending else []
-        drained = None if self._collective else self._drain()
+        parts = self._pending.sums(num, self._policy.skips) if pending else []
+        drained = None if self._collective else self._read_graph()
+        ended = None
+        window: Sums | None
         if windows > 1:
-            added = self._fold_windows(total(parts) if parts else None, windows, num, drained)
+            eager = total(parts) if parts else None
+            added, window, ended = self._split_windows(eager, windows, num, drained)
         else:
             if drained is not None:
                 parts.append(drained)
             if not parts:
                 return
             added = total(parts).padded(num)
+            window = self._window
             if self._batch_window:
-                self._window = added if self._window is None else self._window + added
-        self._running = added if self._running is None else self._running + added
+                window = added if window is None else window + added
+        running = added if self._running is None else self._running + added
+        # Commit: no TensorFlow call until everything folded is in ``running``.
+        self._running, self._window = running, window
+        self._pending.clear()
+        if drained is not None:
+            self._zero_graph()
+        if ended is not None:
+            self._cuts = ([], [])
+            if self.window_sink is not None:
+                self.window_sink(ended)
 
-    def _fold_windows(
+    def _split_windows(
         self, eager: Sums | None, windows: int, num: int, drained: Sums | None
-    ) -> Sums:
-        """Splits the eager sums by window; sends the windows that ended to ``window_sink``.
+    ) -> tuple[Sums, Sums, Windows]:
+        """Splits the eager sums by window: (everything folded, the window still
+        open, the windows that ended). Changes nothing.
 
         One host read per fold, whatever the number of windows. The in-graph
         sums (whose batch curves the graph writes) join the open window, as
-        without cuts. Returns the sums of everything folded.
+        without cuts.
         """
         shape = (windows, num)
         if eager is None:  # windows that ended without any value
@@ -286,18 +302,26 @@ class Accumulator:
                 values = vector.numpy()
                 matrix[0, : len(values)] += values
         steps, walls = self._cuts
-        self._cuts = ([], [])
-        if self.window_sink is not None:
-            self.window_sink(Windows(steps, walls, list(self._names), total_[:-1], weight[:-1]))
-        self._window = Sums.of(total_[-1], weight[-1], bad[-1])
+        ended = Windows(list(steps), list(walls), list(self._names), total_[:-1], weight[:-1])
+        window = Sums.of(total_[-1], weight[-1], bad[-1])
         if drained is not None:
-            self._window = self._window + drained
+            window = window + drained
             added = added + drained
-        return added.padded(num)
+        return added.padded(num), window, ended
+
+    def _read_graph(self) -> Sums | None:
+        with self._strategy.scope():
+            return self._graph.read(len(self._names))
+
+    def _zero_graph(self) -> None:
+        with self._strategy.scope():
+            self._graph.zero()
 
     def _drain(self) -> Sums | None:
-        with self._strategy.scope():
-            return self._graph.drain(len(self._names))
+        sums = self._read_graph()
+        if sums is not None:
+            self._zero_graph()
+        return sums
 
     def _all_reduce(self) -> None:
         """Multi-worker: sums every worker's running sums; all workers call it together."""

@@ -131,8 +131,9 @@ class GraphSums:
         target.assign_add(tf.scatter_nd(index, rows, shape))
         self.used = True
 
-    def drain(self, num_comps: int) -> Sums | None:
-        """Eagerly returns the sums of the first ``num_comps`` components, and zeroes them.
+    def read(self, num_comps: int) -> Sums | None:
+        """Eagerly returns the sums of the first ``num_comps`` components (None if
+        nothing was ever added); ``zero`` them once they are folded.
 
         Under a strategy, reading sums every replica's copy (and every worker's).
         """
@@ -140,5 +141,8 @@ class GraphSums:
             return None
         n = min(num_comps, self.capacity)
         matrix = tf.identity(self._var)[:n]
-        self._var.assign(tf.zeros_like(self._var))
         return Sums(matrix[:, 0], matrix[:, 1], matrix[:, 2]).padded(num_comps)
+
+    def zero(self) -> None:
+        """Eagerly zeroes every sum."""
+        self._var.assign(tf.zeros_like(self._var))

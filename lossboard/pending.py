@@ -12,12 +12,12 @@ Eager batches are recorded as references, in one of three forms:
   grouped by dtype, rank and kind of weight;
 - *host sums*: Python and NumPy values, summed on the host right away.
 
-``Pending.take`` turns all of it into per-component ``(sums, counts,
+``Pending.sums`` turns all of it into per-component ``(sums, counts,
 nonfinite)`` vectors: one ``Pack``/``ConcatV2`` per group of like tensors and
 one compiled segment sum, whatever the number of batches and components.
 
 With batch curves, ``cut`` ends a window (the batches of one curve point);
-``take`` then sums every window apart, in the same ops: segment
+``sums`` then sums every window apart, in the same ops: segment
 ``window * components + component``.
 """
 
@@ -260,7 +260,7 @@ class Pending:
     def __init__(self) -> None:
         self.count = 0  # entries (one component of one batch) pending
         self.nbytes = 0  # bytes of the tensors held
-        #: Windows ended (``cut``) since the last ``take``: values go to window ``window``.
+        #: Windows ended (``cut``) since the last ``clear``: values go to window ``window``.
         self.window = 0
         self._rows: dict[Signature, RowBlock] = {}
         self._groups: dict[tuple, _Group] = {}
@@ -309,8 +309,8 @@ class Pending:
         self.nbytes = 0
         self.window = 0
 
-    def take(self, num_comps: int, skip: bool) -> list[Sums]:
-        """Folds everything pending into ``Sums`` and clears.
+    def sums(self, num_comps: int, skip: bool) -> list[Sums]:
+        """Everything pending as ``Sums``; changes nothing (``clear`` once they are kept).
 
         Each returned vector has ``(window + 1) * num_comps`` elements: the sums
         of window ``w``'s component ``c`` at ``w * num_comps + c`` (one window,
@@ -351,7 +351,6 @@ class Pending:
             for (window, comp), sums in self._host.items():
                 host[:, window * num_comps + comp] = sums
             parts.append(Sums.of(*host))
-        self.clear()
         return parts
 
     @staticmethod

@@ -167,3 +167,63 @@ def test_large_values_reduced_at_the_call_keep_weights_and_flag_nonfinite(weight
     expected = sum((v * w).sum() for v, w in zip(v64, w64, strict=True)) / sum(w.sum() for w in w64)
     result = acc.read()["pixels"]
     assert result.mean == pytest.approx(expected, rel=1e-12) and result.nonfinite == 1
+
+
+@pytest.mark.parametrize("where", ["segment_sums", "merge", "graph_read", "split_windows"])
+@pytest.mark.parametrize("windows", [False, True])
+def test_an_interrupted_fold_loses_nothing(monkeypatch, where, windows):
+    """Ctrl-C in a fold (in its ops, before anything is kept) leaves every batch pending:
+    the next read folds them all. Eager rows, entries, host values and in-graph sums."""
+    from lossboard import accumulate, pending
+    from lossboard.sums import Sums
+
+    acc = Accumulator(batch_window=windows)
+    seen = []
+    acc.window_sink = seen.append
+
+    @tf.function
+    def in_graph(v):
+        acc.add_in_graph({"a": v, "b": v * 2.0})
+
+    expected_a, expected_b = [], []
+    for i in range(40):
+        value = float(i)
+        if i % 4 == 3:
+            in_graph(tf.constant(value))
+        elif i % 4 == 2:
+            acc.add({"a": value, "b": [value * 2.0]})  # host values
+        else:
+            acc.add({"a": tf.constant(value), "b": tf.constant(value * 2.0)})
+        expected_a.append(value)
+        expected_b.append(value * 2.0)
+        if windows and i % 10 == 9:
+            acc.cut_window(i, 0.0)
+    target = {
+        "segment_sums": (pending, "segment_sums"),
+        "merge": (Sums, "__add__"),
+        "graph_read": (accumulate.Accumulator, "_read_graph"),
+        "split_windows": (accumulate.Accumulator, "_split_windows"),
+    }[where]
+    original = getattr(*target)
+
+    def interrupted(*args, **kwargs):
+        monkeypatch.setattr(*target, original)  # once
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(*target, interrupted)
+    if where == "split_windows" and not windows:
+        acc.fold()  # no window ended: nothing to split, the fold just works
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            acc.read()
+    result = acc.read()
+    assert result["a"] == (pytest.approx(np.mean(expected_a), rel=1e-12), 40.0, 0)
+    assert result["b"] == (pytest.approx(np.mean(expected_b), rel=1e-12), 40.0, 0)
+    if windows:  # every ended window reached the sink once, with its own batches
+        rows = [(s, t[0]) for w in seen for s, t in zip(w.step, w.total, strict=True)]
+        eager_a = [
+            sum(expected_a[j] for j in range(i - 9, i + 1) if j % 4 != 3)  # in-graph: open window
+            for i in (9, 19, 29)
+        ]
+        assert [s for s, _ in rows] == [9, 19, 29, 39][: len(rows)]
+        assert [t for _, t in rows][:3] == pytest.approx(eager_a)
