@@ -47,6 +47,9 @@ CORE = [
     "tests/test_reader.py",
     "tests/test_mean.py",
     "tests/test_batch.py",
+    "tests/test_tf_private.py",  # TensorFlow's private API moves between releases
+    "tests/test_pending.py",
+    "tests/test_accumulate.py",
 ]
 
 VERSIONS = """
