@@ -8,13 +8,14 @@ Eager batches are recorded as references, in one of three forms:
   ``Signature.block`` rows (about ``CHUNK`` values) are joined into one vector
   per group of like columns, so at most a few hundred tensors stay alive
   between folds (see ``RowBlock``);
-- *entries*: any other tensor value (weighted, first of its kind, ...),
-  grouped by dtype, rank and kind of weight;
+- *entries*: any other tensor value (weighted, first of its kind, the mean
+  of a large value, ...), grouped by dtype, rank and kind of weight, and
+  joined every ``CHUNK`` entries the same way (see ``_Group``);
 - *host sums*: Python and NumPy values, summed on the host right away.
 
 ``Pending.sums`` turns all of it into per-component ``(sums, counts,
 nonfinite)`` vectors: one ``Pack``/``ConcatV2`` per group of like tensors and
-one compiled segment sum, whatever the number of batches and components.
+one segment sum (a dozen eager ops), whatever the number of batches and components.
 
 With batch curves, ``cut`` ends a window (the batches of one curve point);
 ``sums`` then sums every window apart, in the same ops: segment
@@ -241,17 +242,78 @@ def _values(rows: list[tuple], group: ColumnGroup) -> list:
     return [row[0][c] for row in rows for c in group.cols]
 
 
+class Entries(NamedTuple):
+    """Pending entries of one group, as columns: ``values`` (and tensor ``weights``)
+    joined into one vector each, the rest as NumPy arrays."""
+
+    values: Any
+    weights: Any  # float64 array (host weights), or a vector (tensor weights)
+    comps: np.ndarray
+    sizes: np.ndarray
+    windows: np.ndarray
+
+
 class _Group:
-    """Pending entries of one dtype, rank and kind of weight."""
+    """Pending entries of one dtype, rank and kind of weight (``key``), each
+    ``(value, weight, comp, size, window)``.
 
-    __slots__ = ("values", "weights", "comps", "sizes", "windows")
+    Like ``RowBlock``: every ``CHUNK`` entries are joined at once (a long loop
+    of reduced large values would otherwise keep one tensor per batch alive
+    until the fold), and the state changes by one append or one assignment.
+    """
 
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.weights: list[Any] = []
-        self.comps: list[int] = []
-        self.sizes: list[int] = []
-        self.windows: list[int] = []
+    __slots__ = ("key", "state", "hold")
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+        #: (joined ``Entries``, entries not joined yet).
+        self.state: tuple[tuple[Entries, ...], list[tuple]] = ((), [])
+        self.hold = False  # a join failed: the fold joins these
+
+    def add(self, entry: tuple) -> None:
+        blocks, loose = self.state
+        if len(loose) + 1 < CHUNK or self.hold:
+            loose.append(entry)
+            return
+        entries = loose + [entry]
+        try:
+            joined = self._columns(entries, tf_private.join)
+        except Exception:  # the values were checked: hold them, the fold will join them
+            self.hold = True
+            self.state[1].append(entry)
+            return
+        self.state = (blocks + (joined,), [])
+
+    def _columns(self, entries: list[tuple], join: Any) -> Entries:
+        enum, rank, weight_kind, weight_enum = self.key
+        weights = [e[1] for e in entries]
+        if weight_kind == HOST_WEIGHT:
+            weight_column: Any = np.asarray(weights, np.float64)
+        else:
+            weight_rank = rank if weight_kind == TENSOR_WEIGHT else 0
+            weight_column = join(weights, weight_rank, weight_enum)
+        return Entries(
+            join([e[0] for e in entries], rank, enum),
+            weight_column,
+            np.asarray([e[2] for e in entries], np.int32),
+            np.asarray([e[3] for e in entries], np.int64),
+            np.asarray([e[4] for e in entries], np.int32),
+        )
+
+    def entries(self) -> Entries:
+        """Every entry, joined: values and tensor weights as rank-1 vectors."""
+        blocks, loose = self.state
+        if loose:
+            blocks = (*blocks, self._columns(loose, lambda xs, rank, _: _join(xs, rank)))
+        if len(blocks) == 1:
+            return blocks[0]
+        columns = list(zip(*blocks, strict=True))
+        weights = columns[1]
+        return Entries(
+            _join(list(columns[0]), 1),
+            np.concatenate(weights) if self.key[2] == HOST_WEIGHT else _join(list(weights), 1),
+            *(np.concatenate(c) for c in columns[2:]),
+        )
 
 
 class Pending:
@@ -281,12 +343,8 @@ class Pending:
     def add_entry(self, key: tuple, comp: int, value: Any, weight: Any, size: int) -> None:
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group()
-        group.values.append(value)
-        group.weights.append(weight)
-        group.comps.append(comp)
-        group.sizes.append(size)
-        group.windows.append(self.window)
+            group = self._groups[key] = _Group(key)
+        group.add((value, weight, comp, size, self.window))
         self.count += 1
         # the values, and as many again for a tensor of weights
         self.nbytes += size * itemsize(key[0]) * (2 if key[2] == TENSOR_WEIGHT else 1)
@@ -335,17 +393,12 @@ class Pending:
                     self._sums(columns.rank, values, entry_weight, entry_comp, entry_size, n, skip)
                 )
         for (_, rank, weight_kind, _), group in self._groups.items():
-            sizes = np.asarray(group.sizes)
-            if weight_kind == HOST_WEIGHT:
-                weights: Any = np.asarray(group.weights, np.float64)
-            elif weight_kind == TENSOR_WEIGHT:
-                weights = _join(group.weights, rank)
-            else:
-                weights = tf.repeat(_join(group.weights, 0), sizes)
-            comps = np.asarray(group.comps, np.int32)
-            comps += np.asarray(group.windows, np.int32) * num_comps
-            values = _join(group.values, rank)
-            parts.append(self._sums(rank, values, weights, comps, sizes, n, skip))
+            entries = group.entries()
+            weights = entries.weights
+            if weight_kind == ENTRY_WEIGHT:  # one per entry: one per element
+                weights = tf.repeat(weights, entries.sizes)
+            comps = entries.comps + entries.windows * num_comps
+            parts.append(self._sums(rank, entries.values, weights, comps, entries.sizes, n, skip))
         if self._host:
             host = np.zeros((3, int(n)), np.float64)
             for (window, comp), sums in self._host.items():

@@ -203,3 +203,99 @@ def test_a_join_that_fails_leaves_every_row_whole(monkeypatch, error, nth):
     assert result["a"].weight == result["b"].weight == len(recorded)
     acc.add({"a": tf.constant(1.0), "b": tf.constant(1.0, tf.float64)})  # still usable
     assert acc.read()["a"].weight == len(recorded) + 1
+
+
+WEIGHT_KINDS = ("number", "per_example_tensor", "scalar_tensor", "none")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    chunk=st.integers(2, 6),
+    batches=st.lists(
+        st.tuples(st.sampled_from([0, 1, 2]), st.sampled_from(WEIGHT_KINDS), st.booleans()),
+        min_size=1,
+        max_size=30,
+    ),
+    folds=st.sets(st.integers(0, 30)),
+    cuts=st.sets(st.integers(1, 30)),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_entries_joined_in_blocks_match_a_float64_reference(
+    monkeypatch, chunk, batches, folds, cuts, seed
+):
+    """The general path (any weight, any shape; a mapping of weights keeps batches off the
+    row path): entries of every kind of weight joined every CHUNK, against float64 NumPy."""
+    rng = np.random.default_rng(seed)
+    with monkeypatch.context() as patch:
+        patch.setattr(pending, "CHUNK", chunk)
+        acc = Accumulator(nonfinite="skip", batch_window=True)
+        seen = []
+        acc.window_sink = seen.append
+        windows = [np.zeros(2)]  # (weighted sum, weight) of component "x" per window
+        for i, (rank, kind, bad) in enumerate(batches):
+            if i in cuts:
+                acc.cut_window(i, 0.0)
+                windows.append(np.zeros(2))
+            n = (1, 4, 3000)[rank]  # 3000 elements or more: reduced at the call
+            shape = () if rank == 0 else (n,)
+            x = rng.integers(-8, 9, size=shape).astype(np.float64) / 4
+            if bad:
+                x = np.where(np.ones(shape, bool), np.nan, x) if rank else np.float64(np.nan)
+            value = tf.constant(x.astype(np.float32))
+            if kind == "number":
+                w = np.full(shape, 3.0)
+                weight = {"x": 3}
+            elif kind == "per_example_tensor" and rank:
+                w = rng.integers(1, 4, size=shape).astype(np.float64)
+                weight = {"x": tf.constant(w.astype(np.float32))}
+            elif kind == "scalar_tensor":
+                w = np.full(shape, 2.0)
+                weight = {"x": tf.constant(2.0)}
+            else:
+                w = np.ones(shape)
+                weight = {"x": 1}
+            acc.add({"x": value}, sample_weight=weight)
+            if not bad:
+                windows[-1] += [(np.float32(x).astype(np.float64) * w).sum(), w.sum()]
+            if i in folds:
+                acc.fold()
+        result = acc.read()
+    total = sum(windows)
+    if total[1]:
+        assert result["x"].mean == pytest.approx(total[0] / total[1], rel=1e-12, abs=1e-12)
+        assert result["x"].weight == pytest.approx(total[1], rel=1e-12)
+    assert result.get("x", (0, 0, 0))[2] == sum(bad for _, _, bad in batches)
+    ended = [(t[0], w[0]) for win in seen for t, w in zip(win.total, win.weight, strict=True)]
+    for (t, w), ref in zip(ended, windows[:-1], strict=True):
+        assert (t, w) == (pytest.approx(ref[0], abs=1e-9), pytest.approx(ref[1]))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), tf.errors.UnknownError(None, None, "x")])
+def test_an_entry_join_that_fails_leaves_every_entry_whole(monkeypatch, error):
+    failing = _FailingJoin(error, 2)
+    monkeypatch.setattr(pending.tf_private, "join", failing)
+    acc = Accumulator()
+    recorded = []
+    for i in range(600):  # weighted by a tensor: entries, two joins (values, weights) per block
+        try:
+            acc.add({"a": tf.constant([float(i)])}, sample_weight=tf.constant([1.0]))
+        except KeyboardInterrupt:
+            continue
+        recorded.append(i)
+    assert failing.calls >= 2
+    result = acc.read()["a"]
+    assert result.mean == pytest.approx(np.mean(recorded), rel=1e-12)
+    assert result.weight == len(recorded)
+
+
+def test_reduced_large_values_keep_few_tensors_alive_until_the_fold():
+    acc = Accumulator(fold_every=10**9)
+    before = _live_eager_tensors()
+    values = [tf.constant(np.full(4096, float(i), np.float32)) for i in range(4)]
+    for i in range(2000):
+        acc.add({"per_example": values[i % 4]}, batch_size=4096)
+    kept = _live_eager_tensors() - before - len(values)
+    assert kept <= pending.CHUNK + 2000 // pending.CHUNK + 8, kept
+    assert acc.read()["per_example"].mean == pytest.approx(1.5, rel=1e-12)
