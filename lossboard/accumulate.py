@@ -201,6 +201,7 @@ class Accumulator:
                 self._pending.add_host(comp, s.value, skip=self._policy.skips)
             else:
                 self._pending.add_entry(s.key, comp, s.value, s.weight, s.size)
+        self._pending.compact()  # the batch is recorded whole first
         if self._row_ok(staged, logs, row_weight, sample_weight):
             enums = tuple(tf_private.dtype_enum(s.value) for s in staged)
             shapes = tuple(tf_private.shape_tuple(s.value) for s in staged)

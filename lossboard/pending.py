@@ -260,6 +260,8 @@ class _Group:
     Like ``RowBlock``: every ``CHUNK`` entries are joined at once (a long loop
     of reduced large values would otherwise keep one tensor per batch alive
     until the fold), and the state changes by one append or one assignment.
+    Joins run in ``compact``, once a whole batch is recorded, so an interrupt
+    never splits a batch's components.
     """
 
     __slots__ = ("key", "state", "hold")
@@ -271,18 +273,18 @@ class _Group:
         self.hold = False  # a join failed: the fold joins these
 
     def add(self, entry: tuple) -> None:
-        blocks, loose = self.state
-        if len(loose) + 1 < CHUNK or self.hold:
-            loose.append(entry)
-            return
-        entries = loose + [entry]
-        try:
-            joined = self._columns(entries, tf_private.join)
-        except Exception:  # the values were checked: hold them, the fold will join them
-            self.hold = True
-            self.state[1].append(entry)
-            return
-        self.state = (blocks + (joined,), [])
+        self.state[1].append(entry)
+
+    def compact(self) -> None:
+        """Joins whole chunks of the entries not joined yet."""
+        while not self.hold and len(self.state[1]) >= CHUNK:
+            blocks, loose = self.state
+            try:
+                joined = self._columns(loose[:CHUNK], tf_private.join)
+            except Exception:  # the values were checked: hold them, the fold will join them
+                self.hold = True
+                return
+            self.state = (blocks + (joined,), loose[CHUNK:])
 
     def _columns(self, entries: list[tuple], join: Any) -> Entries:
         enum, rank, weight_kind, weight_enum = self.key
@@ -348,6 +350,11 @@ class Pending:
         self.count += 1
         # the values, and as many again for a tensor of weights
         self.nbytes += size * itemsize(key[0]) * (2 if key[2] == TENSOR_WEIGHT else 1)
+
+    def compact(self) -> None:
+        """Joins the entries of every group that holds a whole chunk (after a batch)."""
+        for group in self._groups.values():
+            group.compact()
 
     def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
         host = self._host.get((self.window, comp))

@@ -272,22 +272,31 @@ def test_entries_joined_in_blocks_match_a_float64_reference(
         assert (t, w) == (pytest.approx(ref[0], abs=1e-9), pytest.approx(ref[1]))
 
 
+@pytest.mark.parametrize("nth", [1, 2, 3, 4])
 @pytest.mark.parametrize("error", [KeyboardInterrupt(), tf.errors.UnknownError(None, None, "x")])
-def test_an_entry_join_that_fails_leaves_every_entry_whole(monkeypatch, error):
-    failing = _FailingJoin(error, 2)
+def test_an_entry_join_that_fails_leaves_every_batch_whole(monkeypatch, error, nth):
+    """Two components in two groups, weighted by tensors (two joins per group and chunk): a
+    failed or interrupted join never splits a batch; the interrupted one is wholly in or out."""
+    failing = _FailingJoin(error, nth)
     monkeypatch.setattr(pending.tf_private, "join", failing)
     acc = Accumulator()
-    recorded = []
-    for i in range(600):  # weighted by a tensor: entries, two joins (values, weights) per block
+    returned, interrupted = [], []
+    for i in range(600):
+        logs = {"a": tf.constant([float(i)]), "b": tf.constant([2.0 * i], tf.float64)}
+        weights = {"a": tf.constant([1.0]), "b": tf.constant([1.0], tf.float64)}
         try:
-            acc.add({"a": tf.constant([float(i)])}, sample_weight=tf.constant([1.0]))
+            acc.add(logs, sample_weight=weights)
         except KeyboardInterrupt:
+            interrupted.append(i)
             continue
-        recorded.append(i)
-    assert failing.calls >= 2
-    result = acc.read()["a"]
-    assert result.mean == pytest.approx(np.mean(recorded), rel=1e-12)
-    assert result.weight == len(recorded)
+        returned.append(i)
+    assert failing.calls >= nth
+    result = acc.read()
+    assert result["a"].weight == result["b"].weight  # no batch split between components
+    recorded = returned + interrupted if result["a"].weight > len(returned) else returned
+    assert result["a"].weight == len(recorded)
+    assert result["a"].mean == pytest.approx(np.mean(recorded), rel=1e-12)
+    assert result["b"].mean == pytest.approx(2.0 * np.mean(recorded), rel=1e-12)
 
 
 def test_reduced_large_values_keep_few_tensors_alive_until_the_fold():
