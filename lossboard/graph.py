@@ -4,12 +4,12 @@ An in-graph call adds its components' weighted sums, weight totals and
 non-finite flags to one ``[capacity, 3]`` float64 variable of one split (row =
 component), with one ``ScatterNd`` and one ``AssignAddVariableOp``. Scalar
 unweighted components, the common case, are handled with one ``Pack`` for all
-of them: about eight graph ops per call, whatever the number of components.
+of them: about nine graph ops per call, whatever the number of components.
 Reading a result drains the variable into the components' ``ComponentMean``
 (eagerly).
 
-The variables are created eagerly with the logger (and under the
-``tf.distribute`` strategy in scope then, as sum-on-read variables), so no
+The variable is created eagerly with the logger (and under the
+``tf.distribute`` strategy in scope then, as a sum-on-read variable), so no
 variable is created while a ``tf.function`` is traced: a component may first
 appear in any trace.
 """
