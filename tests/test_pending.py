@@ -47,7 +47,7 @@ def _reference(batches, weights, columns, by_batch_size, cuts, skip):
         for c, ((_, rank), x) in enumerate(zip(columns, values, strict=True)):
             x = np.asarray(x, np.float64)
             w = 1.0 if (rank and by_batch_size) else float(weight)
-            bad = not np.all(np.isfinite(x))
+            bad = not (np.all(np.isfinite(x)) and math.isfinite(w))
             if not (bad and skip):
                 windows[-1][0, c] += (x * w).sum()
                 windows[-1][1, c] += w * x.size
@@ -66,7 +66,7 @@ def _reference(batches, weights, columns, by_batch_size, cuts, skip):
         max_size=7,
     ),
     num_batches=st.integers(1, 40),
-    weighting=st.sampled_from(["none", "number", "batch_size"]),
+    weighting=st.sampled_from(["none", "number", "batch_size", "nonfinite number"]),
     folds=st.sets(st.integers(0, 40)),
     cuts=st.sets(st.integers(1, 40)),
     skip=st.booleans(),
@@ -80,6 +80,8 @@ def test_rows_joined_in_blocks_match_a_float64_reference(
     names = [f"c{i}" for i in range(len(columns))]
     batches = [_batch_values(rng, columns, lead, 0.1) for _ in range(num_batches)]
     weights = [float(rng.integers(1, 4)) if weighting != "none" else 1.0 for _ in batches]
+    if weighting == "nonfinite number":  # a NaN or infinite sample_weight marks its batch
+        weights = [rng.choice([w, w, w, math.nan, math.inf]) for w in weights]
     if weighting == "batch_size":
         weights = [float(lead)] * num_batches
     cuts = {c for c in cuts if c < num_batches}
@@ -96,6 +98,8 @@ def test_rows_joined_in_blocks_match_a_float64_reference(
                 acc.add(logs, batch_size=lead)
             elif weighting == "number":
                 acc.add(logs, sample_weight=int(weight))
+            elif weighting == "nonfinite number":
+                acc.add(logs, sample_weight=float(weight))
             else:
                 acc.add(logs)
             if i in folds:
