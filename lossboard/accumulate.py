@@ -377,7 +377,7 @@ class Accumulator:
         with tf.control_dependencies(checks):  # a failed check records nothing
             added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
         if self.graph_window is not None:
-            self.graph_window.add(added, index)
+            self.graph_window.add_rows(added, index)
 
     # ----------------------------------------------------------------- state
     def _register(self, name: str) -> int:

@@ -2,9 +2,9 @@
 
 An in-graph call adds its components' weighted sums, weight totals and
 non-finite flags to one ``[capacity, 3]`` float64 variable of one split (row =
-component), with one ``ScatterNd`` and one ``AssignAddVariableOp``. Scalar
-unweighted components, the common case, are handled with one ``Pack`` for all
-of them: about nine graph ops per call, whatever the number of components.
+component), with one ``ResourceScatterAdd``. Scalar unweighted components, the
+common case, are handled with one ``Pack`` for all of them: about seven graph
+ops per call, whatever the number of components.
 Reading a result drains the variable into the components' ``ComponentMean``
 (eagerly).
 
@@ -29,8 +29,8 @@ _F64 = tf.float64
 class GraphSums:
     """A ``[capacity, 3]`` float64 variable that in-graph updates add to: per
     component (row), the ``Sums`` fields (columns). One variable, not three: each
-    graph op costs a few microseconds per step, so a call runs one scatter and
-    one add instead of three of each.
+    graph op costs a few microseconds per step, so a call runs one scatter-add
+    instead of three scatters and three adds.
 
     Args:
         capacity: How many components the variable holds.
@@ -50,8 +50,9 @@ class GraphSums:
 
     def update(
         self, comps: list[int], staged: list[tuple], skip: bool, scalar_weight: Any = None
-    ) -> tuple[Sums, tf.Tensor]:
-        """Adds one batch (in the graph being traced); returns what it added, and where.
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Adds one batch (in the graph being traced); returns what it added (``[k, 3]``
+        rows), and where (their components).
 
         Args:
             comps: Component index of each staged value (all < capacity).
@@ -105,10 +106,10 @@ class GraphSums:
             sums_v = tf.where(finite_v, sums_v, tf.zeros_like(sums_v))
             counts_v = tf.where(finite_v, counts_v, tf.zeros_like(counts_v))
         bad_v = tf.where(finite_v, tf.constant(0.0, _F64), tf.constant(1.0, _F64))  # one op
-        index = tf.constant([[comps[i]] for i in order], tf.int32)
-        added = Sums(sums_v, counts_v, bad_v)
-        self.add(added, index)
-        return added, index
+        rows = tf.stack([sums_v, counts_v, bad_v], axis=1)
+        index = tf.constant([comps[i] for i in order], tf.int32)
+        self.add_rows(rows, index)
+        return rows, index
 
     def read_and_zero(self) -> tuple[tf.Tensor, tf.Tensor]:
         """In a graph: the sums and counts so far, then zeroes the variable."""
@@ -117,18 +118,22 @@ class GraphSums:
             self._var.assign(tf.zeros_like(self._var))
         return matrix[:, 0], matrix[:, 1]
 
-    def add(self, vectors: Sums, index: Any = None) -> None:
-        """Adds ``vectors`` at ``index`` (or from slot 0), once.
-
-        Eagerly or in a graph; in a cross-replica context the add goes to the
-        first local copy of the sum-on-read variable, so it counts once.
-        """
+    def add(self, vectors: Sums) -> None:
+        """Adds ``vectors`` to the first components, once (eagerly: the all-reduce)."""
         rows = tf.stack([tf.cast(v, _F64) for v in vectors], axis=1)
-        if index is None:
-            index = tf.reshape(tf.range(tf.shape(rows)[0]), [-1, 1])
-        shape = tf.constant([self.capacity, len(Sums._fields)], tf.int32)
+        self.add_rows(rows, tf.range(tf.shape(rows)[0]))
+
+    def add_rows(self, rows: tf.Tensor, index: Any) -> None:
+        """Adds ``rows`` (``[k, 3]`` float64, one per component) at components ``index``.
+
+        One op, a ``ResourceScatterAdd``: a ``scatter_nd`` then an ``assign_add``
+        cost 2-4 us more per in-graph call (16-64 components, A/B in a
+        ``tf.function`` with captures). Eagerly or in a graph; in a cross-replica
+        context the add goes to the first local copy of the sum-on-read
+        variable, so it counts once.
+        """
         target = self._var.values[0] if updates_go_to_primary(self._var) else self._var
-        target.assign_add(tf.scatter_nd(index, rows, shape))
+        tf.raw_ops.ResourceScatterAdd(resource=target.handle, indices=index, updates=rows)
         self.used = True
 
     def read(self, num_comps: int) -> Sums | None:
