@@ -5,9 +5,11 @@ that every section runs (under a minute), ``--sections NAME ...`` to run some se
 
 Sections:
 
-- ``overhead``: every variant trains the same compiled MLP step (784-256-10, batch 256) and
-  differs only in what it does with the step's loss components afterwards, at 1, 4, 16 and 64
-  components (``--components``);
+- ``overhead``: every variant trains the same compiled MLP step (784-256-10, batch 256, or
+  ``--batch``: 64 gives a step of about 1 ms here) and differs only in what it does with the step's
+  loss components afterwards, at 1, 4, 16 and 64 components (``--components``). Variants that
+  change the loop itself (a ``MirroredStrategy``, an outer ``tf.function`` around the step) are
+  compared with the same loop without the logger;
 - ``epochs``: epochs of 1000 batches, each ended with ``on_epoch_end``, at 1, 16 and 64 components;
 - ``curves``: batch curves (``update_freq=1`` and ``10``) with 4 components;
 - ``shapes``: a per-pixel (32, 64, 64) and a per-token (64, 512) loss from small real models,
@@ -60,6 +62,7 @@ from lossboard import LossLogger  # noqa: E402
 BATCH = 256
 BARE = "bare loop"
 STRATEGY_BARE = "bare loop under MirroredStrategy"
+OUTER_BARE = "bare loop, the step wrapped in an outer tf.function"
 SECTIONS = ("overhead", "epochs", "curves", "shapes", "epoch-end", "memory", "curve-memory")
 DEFAULT_SECTIONS = SECTIONS[:-1]
 QUICK = {  # --quick: every section tiny (explicit flags still win)
@@ -335,11 +338,17 @@ def variants(components, logdir):
     in_step = make_step(model, opt, components, logger=new_logger(logdir, f"instep{components}"))
     outer_logger = new_logger(logdir, f"outer{components}")
 
-    @tf.function
-    def outer(x, y):
-        logs = step(x, y)
-        outer_logger.on_train_batch_end(0, logs)
-        return logs
+    def wrapped(logger=None):
+        """The step called from a ``tf.function`` of the user's (logging in it, with ``logger``)."""
+
+        @tf.function
+        def outer(x, y):
+            logs = step(x, y)
+            if logger is not None:
+                logger.on_train_batch_end(0, logs)
+            return logs
+
+        return outer
 
     strategy_bare, in_replica = replica_variants(components, logdir)
     return {
@@ -351,7 +360,10 @@ def variants(components, logdir):
             step, strict_logger, reader(strict_logger)
         ),
         "LossLogger, inside the step": just(in_step),
-        "LossLogger, in an outer tf.function around the step": just(outer),
+        OUTER_BARE: just(wrapped(), OUTER_BARE),
+        "LossLogger, in the outer tf.function (vs that loop)": just(
+            wrapped(outer_logger), OUTER_BARE
+        ),
         STRATEGY_BARE: just(strategy_bare, STRATEGY_BARE),
         "LossLogger, in-replica (vs the MirroredStrategy loop)": just(in_replica, STRATEGY_BARE),
     }
@@ -648,6 +660,12 @@ def parse_args(argv):
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=None)
     parser.add_argument("--quick", action="store_true", help="every section tiny: a smoke test")
     parser.add_argument("--components", type=int, nargs="*", default=[1, 4, 16, 64])
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help="examples per batch of the MLP (sets the step time)",
+    )
     parser.add_argument("--steps", type=int, default=150, help="batches per timed pass")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epoch-batches", type=int, default=1000)
@@ -677,14 +695,16 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    global BATCH
     args = parse_args(argv)
+    BATCH = args.batch
     if args.shape_child:
         shape_child(json.loads(args.shape_child))
         return 0
     print(
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs, "
-        f"{device_summary()}; {args.steps} batches per pass, median of {args.repeats} "
-        f"interleaved repeats; sections: {' '.join(args.sections)}.\n",
+        f"{device_summary()}; MLP batches of {BATCH}; {args.steps} batches per pass, "
+        f"median of {args.repeats} interleaved repeats; sections: {' '.join(args.sections)}.\n",
         flush=True,
     )
     logdir = tempfile.mkdtemp(prefix="lossboard-bench-")
