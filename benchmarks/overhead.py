@@ -162,6 +162,7 @@ class Row:
     name: str
     ms: float
     ratio: float
+    spread: tuple[float, float] | None = None
     p50: float | None = None
     p99: float | None = None
     slowest_ms: float | None = None
@@ -187,6 +188,7 @@ def summarize(rounds: list[dict], baselines: Mapping[str, str]) -> list[Row]:
     rows = []
     for name in baselines:
         ratio = med(lambda t, b: t.wall / b.wall, name)
+        ratios = [r[name].wall / r[baselines[name]].wall for r in rounds]
         base_cpu = med(lambda t, b: b.cpu / len(b.steps), name)
         peaks = rounds[0][name].peak_mib is not None
         rows.append(
@@ -194,6 +196,7 @@ def summarize(rounds: list[dict], baselines: Mapping[str, str]) -> list[Row]:
                 name=name,
                 ms=med(lambda t, b: per_step(t), name) * 1e3,
                 ratio=ratio,
+                spread=tuple(np.percentile(ratios, [25, 75])),
                 p50=med(pct(50), name),
                 p99=med(pct(99), name),
                 slowest_ms=max(r[name].steps.max() for r in rounds) * 1e3,
@@ -210,6 +213,7 @@ def summarize(rounds: list[dict], baselines: Mapping[str, str]) -> list[Row]:
 COLUMNS = {  # field: (header, format)
     "ms": ("ms/step", "{:.2f}"),
     "ratio": ("ratio to bare", "{:.3f}x"),
+    "spread": ("middle half of repeats", "{0[0]:.3f}-{0[1]:.3f}x"),
     "p50": ("p50 ratio", "{:.3f}x"),
     "p99": ("p99 ratio", "{:.3f}x"),
     "slowest_ms": ("slowest step (ms)", "{:.1f}"),
@@ -219,7 +223,7 @@ COLUMNS = {  # field: (header, format)
     "peak_mib": ("peak RSS (MiB)", "{:.0f}"),
     "growth_mib": ("peak RSS growth over bare (MiB)", "{:+.0f}"),
 }
-BASIC = ("ms", "ratio", "p50", "p99", "slowest_ms", "over_us", "cpu_us")
+BASIC = ("ms", "ratio", "spread", "p50", "p99", "slowest_ms", "over_us", "cpu_us")
 
 
 def print_table(rows: Sequence[Row], fields: Sequence[str] = BASIC) -> None:
@@ -412,10 +416,16 @@ def overhead_section(args, logdir):
     batches = make_batches(args.steps)
     for components in args.components:
         print(f"### {components} component(s)\n")
-        rows = compare(variants(components, logdir), batches, args.steps, args.repeats)
-        bare_ms = rows[0].ms
-        fit_ms = fit_ms_per_step(components, args.steps, logdir)
-        rows.append(Row("model.fit + keras TensorBoard (reference)", fit_ms, fit_ms / bare_ms))
+        chosen = variants(components, logdir)
+        if args.only:  # the variants named, and their baselines
+            names = [n for n in chosen if any(part in n for part in args.only)]
+            keep = {chosen[n].baseline for n in names} | set(names)
+            chosen = {n: v for n, v in chosen.items() if n in keep}
+        rows = compare(chosen, batches, args.steps, args.repeats)
+        if not args.only:
+            bare_ms = rows[0].ms
+            fit_ms = fit_ms_per_step(components, args.steps, logdir)
+            rows.append(Row("model.fit + keras TensorBoard (reference)", fit_ms, fit_ms / bare_ms))
         print_table(rows)
 
 
@@ -665,6 +675,12 @@ def parse_args(argv):
         type=int,
         default=BATCH,
         help="examples per batch of the MLP (sets the step time)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="overhead section: only the variants whose name holds TEXT (and their baselines)",
     )
     parser.add_argument("--steps", type=int, default=150, help="batches per timed pass")
     parser.add_argument("--repeats", type=int, default=7)
