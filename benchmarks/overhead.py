@@ -419,6 +419,8 @@ def overhead_section(args, logdir):
         chosen = variants(components, logdir)
         if args.only:  # the variants named, and their baselines
             names = [n for n in chosen if any(part in n for part in args.only)]
+            if not names:
+                raise SystemExit(f"--only {args.only}: no variant matches; they are {list(chosen)}")
             keep = {chosen[n].baseline for n in names} | set(names)
             chosen = {n: v for n, v in chosen.items() if n in keep}
         rows = compare(chosen, batches, args.steps, args.repeats)
@@ -697,6 +699,8 @@ def parse_args(argv):
     )
     parser.add_argument("--shape-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error(f"--batch {args.batch}: expected 1 or more examples per batch")
     if args.sections is None:  # --quick runs every section; --curve-points asks for curve-memory
         everything = args.quick or args.curve_points is not None
         args.sections = list(SECTIONS if everything else DEFAULT_SECTIONS)
