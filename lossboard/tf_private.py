@@ -5,7 +5,8 @@ a ``TensorShape`` or ``DType`` object (about 0.3 us per value instead of
 about 2 us; benchmark row "eager call, 64 comps"). If a TensorFlow release
 renames them, the guard falls back to the public, slower equivalents, and
 ``tests/test_tf_private.py`` fails first so the change is seen. The same goes
-for the few ops run without their Python wrappers (``join``, ``mean_f64``) and
+for the few ops run without their Python wrappers (``join``, ``mean_f64``,
+``column_sums``) and
 for ``not_converted``.
 
 Nothing here creates a tensor at import (only at first use): importing lossboard must not start
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 try:  # the class of eager tensors: not exported by TensorFlow
@@ -121,6 +123,52 @@ def mean_f64(value: Any) -> Any:
         value = _execute("Cast", [value], ("SrcT", enum, "DstT", _F64_ENUM, "Truncate", False))
     attrs = ("keep_dims", False, "T", _F64_ENUM, "Tidx", tf.int32.as_datatype_enum)
     return _execute("Mean", [value, axes], attrs)
+
+
+_F64_ZERO_ONE: list[Any] = []  # float64 0 and 1, made at first use
+_AXIS0: list[Any] = []  # the int32 0 that Sum takes as its axis, made at first use
+
+
+def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, Any, Any] | None:
+    """Weighted column sums of a ``[rows, columns]`` matrix of eager scalars, in float64.
+
+    ``vector`` holds the matrix row by row (any real dtype); ``weights`` is a
+    float64 ``[rows, 1]`` NumPy array, one weight per row. Returns per column
+    the weighted sum, the weight total (None when it is simply the sum of the
+    weights, left to the caller) and the number of rows that were (or whose
+    weight was) a NaN or an infinity; with ``skip`` those rows add nothing.
+    About eight ops run without their Python wrappers: about 0.3 ms for 16384
+    values here, where the segment sums take about 1.3 ms. None without the
+    private execute call: the caller then uses the segment sums.
+    """
+    if not (HAS_EXECUTE and is_eager_tensor(vector)):  # pragma: no cover
+        return None
+    if not _F64_ZERO_ONE:
+        with tf.init_scope():
+            _F64_ZERO_ONE.extend(tf.constant(v, tf.float64) for v in (0.0, 1.0))
+        _AXIS0.append(_host_constant(0))
+    zero, one = _F64_ZERO_ONE
+    values = vector
+    enum = dtype_enum(vector)
+    if enum != _F64_ENUM:
+        values = _execute("Cast", [values], ("SrcT", enum, "DstT", _F64_ENUM, "Truncate", False))
+    int32 = tf.int32.as_datatype_enum
+    shape = _host_constant([rows, -1])
+    values = _execute("Reshape", [values, shape], ("T", _F64_ENUM, "Tshape", int32))
+    finite = _execute("IsFinite", [values], ("T", _F64_ENUM))
+    weights_finite = np.isfinite(weights)
+    if not weights_finite.all():  # a NaN or infinite row weight marks its row
+        finite = _execute("LogicalAnd", [finite, tf.constant(weights_finite)], ())
+    bad = _execute("SelectV2", [finite, zero, one], ("T", _F64_ENUM))
+    weight = tf.constant(weights, tf.float64)
+    if skip:
+        values = _execute("SelectV2", [finite, values, zero], ("T", _F64_ENUM))
+        weight = _execute("SelectV2", [finite, weight, zero], ("T", _F64_ENUM))
+    products = _execute("Mul", [values, weight], ("T", _F64_ENUM))
+    sum_attrs = ("keep_dims", False, "T", _F64_ENUM, "Tidx", int32)
+    total, nonfinite = (_execute("Sum", [m, _AXIS0[0]], sum_attrs) for m in (products, bad))
+    counts = _execute("Sum", [weight, _AXIS0[0]], sum_attrs) if skip else None
+    return total, counts, nonfinite
 
 
 def not_converted(func: Callable) -> Callable:

@@ -82,3 +82,30 @@ def test_mean_f64_is_the_float64_mean_of_every_element(dtype, shape):
     assert mean.dtype == tf.float64 and mean.shape == ()
     reference = tf.cast(value, tf.float64).numpy().mean()
     assert mean.numpy() == pytest.approx(reference, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32])
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize("bad_weight", [None, np.nan, np.inf])
+def test_column_sums_match_a_float64_reference(dtype, skip, bad_weight):
+    rng = np.random.default_rng(7)
+    rows, cols = 37, 5
+    matrix = np.round(rng.normal(size=(rows, cols)) * 8)
+    if dtype != tf.int32:  # non-finite values in some rows of some columns
+        matrix[3, 1], matrix[10, 4], matrix[11, 4] = np.nan, np.inf, -np.inf
+    weights = rng.integers(1, 5, size=(rows, 1)).astype(np.float64)
+    if bad_weight is not None:
+        weights[20, 0] = bad_weight
+    value = tf.cast(tf.constant(matrix.reshape(-1)), dtype)
+    total, counts, nonfinite = tf_private.column_sums(value, rows, weights, skip)
+    x = tf.cast(value, tf.float64).numpy().reshape(rows, cols)
+    w = np.broadcast_to(weights, x.shape)
+    bad = ~(np.isfinite(x) & np.isfinite(w))
+    if skip:
+        x, w = np.where(bad, 0.0, x), np.where(bad, 0.0, w)
+        np.testing.assert_allclose(counts.numpy(), w.sum(0), rtol=1e-12)
+    else:
+        assert counts is None  # the caller's: the sum of the row weights
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(total.numpy(), (x * w).sum(0), rtol=1e-12)
+    np.testing.assert_array_equal(nonfinite.numpy(), bad.sum(0))
