@@ -411,6 +411,8 @@ class Pending:
         for signature, block in self._rows.items():
             row_weights, row_windows = block.weights_and_windows()
             rows = len(row_weights)
+            if not rows:  # its only row was interrupted in its join: not recorded
+                continue
             offsets = row_windows * num_comps
             one_window = row_windows[0] == row_windows[-1]
             for g, columns in enumerate(signature.columns):

@@ -125,8 +125,9 @@ def mean_f64(value: Any) -> Any:
     return _execute("Mean", [value, axes], attrs)
 
 
-_F64_ZERO_ONE: list[Any] = []  # float64 0 and 1, made at first use
-_AXIS0: list[Any] = []  # the int32 0 that Sum takes as its axis, made at first use
+#: float64 0 and 1, and the int32 0 that Sum takes as its axis, made at first use
+#: (all three at once: an interrupt while they are made leaves none).
+_SUM_CONSTANTS: list[tuple[Any, Any, Any]] = []
 
 
 def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, Any, Any] | None:
@@ -143,11 +144,11 @@ def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, 
     """
     if not (HAS_EXECUTE and is_eager_tensor(vector)):  # pragma: no cover
         return None
-    if not _F64_ZERO_ONE:
+    if not _SUM_CONSTANTS:
         with tf.init_scope():
-            _F64_ZERO_ONE.extend(tf.constant(v, tf.float64) for v in (0.0, 1.0))
-        _AXIS0.append(_host_constant(0))
-    zero, one = _F64_ZERO_ONE
+            made = (tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64), _host_constant(0))
+        _SUM_CONSTANTS.append(made)
+    zero, one, axis0 = _SUM_CONSTANTS[0]
     values = vector
     enum = dtype_enum(vector)
     if enum != _F64_ENUM:
@@ -166,8 +167,8 @@ def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, 
         weight = _execute("SelectV2", [finite, weight, zero], ("T", _F64_ENUM))
     products = _execute("Mul", [values, weight], ("T", _F64_ENUM))
     sum_attrs = ("keep_dims", False, "T", _F64_ENUM, "Tidx", int32)
-    total, nonfinite = (_execute("Sum", [m, _AXIS0[0]], sum_attrs) for m in (products, bad))
-    counts = _execute("Sum", [weight, _AXIS0[0]], sum_attrs) if skip else None
+    total, nonfinite = (_execute("Sum", [m, axis0], sum_attrs) for m in (products, bad))
+    counts = _execute("Sum", [weight, axis0], sum_attrs) if skip else None
     return total, counts, nonfinite
 
 

@@ -209,6 +209,20 @@ def test_a_join_that_fails_leaves_every_row_whole(monkeypatch, error, nth):
     assert acc.read()["a"].weight == len(recorded) + 1
 
 
+def test_an_interrupted_first_row_of_a_wide_batch_leaves_nothing_behind(monkeypatch):
+    """Over ``CHUNK`` components a block is one row, joined as it arrives: Ctrl-C in that
+    join leaves the batch out, and a read with no later row of its kind still works."""
+    acc = Accumulator()
+    names = [f"c{i}" for i in range(300)]
+    acc.add({n: tf.constant(float(i)) for i, n in enumerate(names)})  # sets up the row path
+    monkeypatch.setattr(pending.tf_private, "join", _FailingJoin(KeyboardInterrupt(), 1))
+    with pytest.raises(KeyboardInterrupt):
+        acc.add({n: tf.constant(100.0) for n in names})
+    acc.add({"other": 1.0})
+    result = acc.read()
+    assert result["c7"] == (7.0, 1.0, 0) and result["other"] == (1.0, 1.0, 0)
+
+
 WEIGHT_KINDS = ("number", "per_example_tensor", "scalar_tensor", "none")
 
 

@@ -109,3 +109,19 @@ def test_column_sums_match_a_float64_reference(dtype, skip, bad_weight):
     with np.errstate(invalid="ignore"):
         np.testing.assert_allclose(total.numpy(), (x * w).sum(0), rtol=1e-12)
     np.testing.assert_array_equal(nonfinite.numpy(), bad.sum(0))
+
+
+def test_an_interrupt_while_column_sums_makes_its_constants_leaves_it_usable(monkeypatch):
+    monkeypatch.setattr(tf_private, "_SUM_CONSTANTS", [])
+    original = tf_private._host_constant
+
+    def interrupted(value):
+        monkeypatch.setattr(tf_private, "_host_constant", original)  # once
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tf_private, "_host_constant", interrupted)
+    value, weights = tf.constant([1.0, 2.0, 3.0, 4.0]), np.ones((2, 1))
+    with pytest.raises(KeyboardInterrupt):
+        tf_private.column_sums(value, 2, weights, False)
+    total, _, nonfinite = tf_private.column_sums(value, 2, weights, False)
+    assert total.numpy().tolist() == [4.0, 6.0] and nonfinite.numpy().tolist() == [0.0, 0.0]
