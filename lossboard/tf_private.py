@@ -118,11 +118,16 @@ def mean_f64(value: Any) -> Any:
     axes = _ALL_AXES.get(rank)
     if axes is None:
         axes = _ALL_AXES[rank] = _host_constant(list(range(rank)))
-    enum = dtype_enum(value)
-    if enum != _F64_ENUM:
-        value = _execute("Cast", [value], ("SrcT", enum, "DstT", _F64_ENUM, "Truncate", False))
     attrs = ("keep_dims", False, "T", _F64_ENUM, "Tidx", tf.int32.as_datatype_enum)
-    return _execute("Mean", [value, axes], attrs)
+    return _execute("Mean", [_as_f64(value), axes], attrs)
+
+
+def _as_f64(value: Any) -> Any:
+    """An eager tensor as float64 (one ``Cast``, none when it is already)."""
+    enum = dtype_enum(value)
+    if enum == _F64_ENUM:
+        return value
+    return _execute("Cast", [value], ("SrcT", enum, "DstT", _F64_ENUM, "Truncate", False))
 
 
 #: float64 0 and 1, and the int32 0 that Sum takes as its axis, made at first use
@@ -149,13 +154,9 @@ def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, 
             made = (tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64), _host_constant(0))
         _SUM_CONSTANTS.append(made)
     zero, one, axis0 = _SUM_CONSTANTS[0]
-    values = vector
-    enum = dtype_enum(vector)
-    if enum != _F64_ENUM:
-        values = _execute("Cast", [values], ("SrcT", enum, "DstT", _F64_ENUM, "Truncate", False))
     int32 = tf.int32.as_datatype_enum
     shape = _host_constant([rows, -1])
-    values = _execute("Reshape", [values, shape], ("T", _F64_ENUM, "Tshape", int32))
+    values = _execute("Reshape", [_as_f64(vector), shape], ("T", _F64_ENUM, "Tshape", int32))
     finite = _execute("IsFinite", [values], ("T", _F64_ENUM))
     weights_finite = np.isfinite(weights)
     if not weights_finite.all():  # a NaN or infinite row weight marks its row
