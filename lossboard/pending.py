@@ -361,9 +361,12 @@ class Pending:
 
     def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
         block = self._rows.get(signature)
-        if block is None:
-            block = self._rows[signature] = RowBlock()
-        block.add(signature, values, weight, self.window)
+        if block is None:  # kept once its first row is in: an interrupted one leaves no block
+            block = RowBlock()
+            block.add(signature, values, weight, self.window)
+            self._rows[signature] = block
+        else:
+            block.add(signature, values, weight, self.window)
         self.count += len(values)
         self.nbytes += signature.nbytes
 
@@ -411,8 +414,6 @@ class Pending:
         for signature, block in self._rows.items():
             row_weights, row_windows = block.weights_and_windows()
             rows = len(row_weights)
-            if not rows:  # its only row was interrupted in its join: not recorded
-                continue
             offsets = row_windows * num_comps
             one_window = row_windows[0] == row_windows[-1]
             for g, columns in enumerate(signature.columns):
