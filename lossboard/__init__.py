@@ -27,6 +27,7 @@ _EXPORTS = {
     "new_run_dir": "lossboard.runs",
     "compare_groups": "lossboard.grouped",
     "EventFileWarning": "lossboard.reader",
+    "LossboardWarning": "lossboard.warn",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
         load,  # noqa: F401
     )
     from lossboard.runs import new_run_dir  # noqa: F401
+    from lossboard.warn import LossboardWarning  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

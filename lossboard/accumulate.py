@@ -12,7 +12,6 @@ at any time because reading one folds first.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -27,6 +26,7 @@ from lossboard.mean import ComponentMean
 from lossboard.nonfinite import Nonfinite
 from lossboard.pending import Pending, Signature
 from lossboard.sums import Sums, total
+from lossboard.warn import warn
 
 #: Pending bytes that trigger a fold, whatever the number of entries. A fold's
 #: temporaries are about ten times what it folds, so this bounds the memory a
@@ -188,7 +188,7 @@ class Accumulator:
             note = staging.mixed_weight_note(staged, sample_weight)
             if note is not None:
                 self._warned_mixed = True
-                warnings.warn(note, UserWarning, stacklevel=5)  # the user's call
+                warn(note)
         if self._policy.checks_each_batch:
             staging.check_finite(staged)
         comps = []

@@ -13,7 +13,6 @@ pass of a custom loop hands its final means to ``CustomLoop.evaluated``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_
 from lossboard.nonfinite import Nonfinite
 from lossboard.progress import Progress
 from lossboard.run import Run
+from lossboard.warn import LossboardRuntimeWarning, warn
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -82,11 +82,10 @@ class Mode:
                 if weight
                 else "nothing was written for it this epoch"
             )
-            warnings.warn(
+            warn(
                 f"{where}: {nonfinite} batch(es) held a NaN or an infinity (or their float64 "
                 f"sum overflowed) and were {policy.fate()} the epoch mean; {written}.",
-                RuntimeWarning,
-                stacklevel=6,
+                LossboardRuntimeWarning,
             )
             return bool(weight)
         if abs(mean) > _FLOAT32_MAX:  # finite, but an infinity once written as float32
@@ -97,11 +96,10 @@ class Mode:
             outcome = ("it was written as " + ("inf" if mean > 0 else "-inf")) if keep else (
                 "it was not written (nonfinite='skip')"
             )  # fmt: skip
-            warnings.warn(
+            warn(
                 f"{where}: the epoch mean {mean!r} is beyond float32's range, in which "
                 f"TensorBoard's values are written; {outcome}.",
-                RuntimeWarning,
-                stacklevel=6,
+                LossboardRuntimeWarning,
             )
             return keep
         return True
@@ -206,25 +204,23 @@ class CustomLoop(Mode):
     def _nothing_logged(self, step: int) -> None:
         """An epoch with no batch changes nothing; the first one says why that may be."""
         if any(acc.received for acc in self.run.splits.values()):
-            warnings.warn(
+            warn(
                 f"on_epoch_end({step}): the batches logged to {self.run.log_dir!r} this epoch "
                 "had weights that sum to 0 (sample_weight), so no mean exists and nothing was "
                 "written.",
-                RuntimeWarning,
-                stacklevel=4,
+                LossboardRuntimeWarning,
             )
             return
         if self._warned_empty:
             return
         self._warned_empty = True
-        warnings.warn(
+        warn(
             f"on_epoch_end({step}): no batch was logged to this LossLogger "
             f"({self.run.log_dir!r}) since the last epoch end, so nothing was written. If "
             "your step is a tf.function that calls a logger, it keeps calling the logger it "
             "was traced with: make the tf.function after creating this logger (or pass the "
             "logger to it as an argument), and it logs here.",
-            RuntimeWarning,
-            stacklevel=4,
+            LossboardRuntimeWarning,
         )
 
     def _means(self, step: int) -> tuple[dict[str, float], list[str]]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,13 +26,17 @@ from lossboard import records as records_
 from lossboard import table as table_
 from lossboard.layout import EPOCH_PREFIX, SPLITS
 from lossboard.table import Piece, Table
+from lossboard.warn import LossboardRuntimeWarning, warn
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 SPLIT_DIRS = SPLITS  # the split folders of Keras' layout
 COLUMNS = ["run", "split", "tag", "step", "value", "wall_time"]
 _BLOCK = 8 << 20  # bytes read at a time
 
 
-class EventFileWarning(RuntimeWarning):
+class EventFileWarning(LossboardRuntimeWarning):
     """An event file, or a part of one, was skipped because it is corrupt or unreadable."""
 
 
@@ -143,7 +146,7 @@ def _read_after(handle: Any, carry: np.ndarray, count: int) -> np.ndarray:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, EventFileWarning, stacklevel=4)
+    warn(message, EventFileWarning)
 
 
 def _warn_corrupt(path: str, offset: int, what: str) -> None:
@@ -370,7 +373,7 @@ def load(
     root: str | os.PathLike,
     tags: Iterable[str] | str | None = None,
     splits: Iterable[str] | str | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Every scalar under ``root`` as a pandas DataFrame, one row per point.
 
     Columns: ``run`` (the run's path relative to ``root``), ``split``
@@ -380,6 +383,15 @@ def load(
     run are in ``df.attrs["hparams"]``. ``tags`` and ``splits`` select as in
     ``read_root``. A corrupt or unreadable event file costs an
     ``EventFileWarning`` and the points after the damage, not an error.
+
+    Args:
+        root: The folder that holds the runs (or one run).
+        tags: Tags or globs to keep, such as ``"epoch_*"`` (default: every tag).
+        splits: Splits to keep, such as ``"validation"`` (default: every split).
+
+    Returns:
+        The points, sorted by run, split, tag and step; ``attrs["hparams"]`` maps each run
+            to its hyperparameters.
 
     Examples:
         >>> import lossboard

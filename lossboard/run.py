@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from lossboard.curves import BatchCount, BatchCurves
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.nonfinite import Nonfinite
 from lossboard.reader import read_back
+from lossboard.warn import LossboardRuntimeWarning, warn
 from lossboard.writer import prepare_run_dir, run_writer
 
 
@@ -96,13 +96,12 @@ class Run:
                 ``on_epoch_end`` again writes the same epoch.
         """
         if step < self.initial_epoch and step in self.epochs_on_disk:
-            warnings.warn(
+            warn(
                 f"epoch {step} of {self.log_dir!r} is already on disk, and now written again: "
                 "TensorBoard's default loader shows one of the two points at that step "
                 "(lossboard.load keeps the newest). Continue from logger.initial_epoch "
                 f"({self.initial_epoch}) to avoid it.",
-                RuntimeWarning,
-                stacklevel=4,
+                LossboardRuntimeWarning,
             )
         by_split = epoch_tags_by_split(dict(history))
         try:
@@ -144,13 +143,12 @@ class Run:
         self._write({s: v for s, v in by_split.items() if s in lost}, step)
         if self.writer.lost_files():
             raise OSError(f"the event files of {self.log_dir!r} disappear as they are written")
-        warnings.warn(
+        warn(
             f"{len(lost)} event file(s) of {self.log_dir!r} were removed while the run was being "
             f"written ({', '.join(lost.values())}); lossboard started new ones and wrote epoch "
             f"{step} there. What was written before into the removed files is not on disk "
             "any more.",
-            RuntimeWarning,
-            stacklevel=5,
+            LossboardRuntimeWarning,
         )
 
     def reset(self) -> None:

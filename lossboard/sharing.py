@@ -11,9 +11,9 @@ import os
 import socket
 import threading
 import time
-import warnings
 
 from lossboard.layout import SPLITS
+from lossboard.warn import LossboardRuntimeWarning, warn
 
 _OPEN: dict[str, int] = {}
 _LOCK = threading.Lock()
@@ -34,12 +34,11 @@ def warn_if_shared(log_dir: str) -> None:
     writers = [f"another LossLogger of this process (pid {os.getpid()})"] if mine else []
     writers += [f"process {pid}" for pid in _live_writers(log_dir)]
     if writers:
-        warnings.warn(
+        warn(
             f"{log_dir!r} is being written by {' and '.join(writers)}: the points of both would "
             "interleave, and TensorBoard's default loader shows one of them per step. Give each "
             "run its own directory (lossboard.new_run_dir), or close the other logger first.",
-            RuntimeWarning,
-            stacklevel=4,
+            LossboardRuntimeWarning,
         )
 
 

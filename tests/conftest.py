@@ -36,3 +36,39 @@ def read_events():
 def close_to(actual: float, expected: float, rel: float = 2e-7) -> bool:
     """Float32-written value vs a float64 NumPy reference."""
     return bool(np.isclose(actual, expected, rtol=rel, atol=0))
+
+
+class _Attributed:
+    """Stands for the ``warnings`` module inside ``lossboard.warn``: records, for every warning
+    lossboard gives, the file of the frame it is attributed to, then warns as before."""
+
+    def __init__(self, real):
+        self._real = real
+        self.files: list[tuple[str, str]] = []
+
+    def warn(self, message, category=None, stacklevel=1):
+        import sys
+
+        # stacklevel=1 is the caller of warnings.warn: frame 1 seen from here
+        frame = sys._getframe(stacklevel)
+        self.files.append((frame.f_code.co_filename, str(message)[:80]))
+        self._real.warn(message, category, stacklevel=stacklevel + 1)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture(autouse=True)
+def _warnings_name_the_users_line(monkeypatch):
+    """Every lossboard warning the suite triggers names a line outside lossboard, Keras and
+    TensorFlow (the test's own call, as a user's would be): never a library frame."""
+    import warnings
+
+    from lossboard import warn
+
+    spy = _Attributed(warnings)
+    monkeypatch.setattr(warn, "warnings", spy)
+    yield
+    library = warn._library_dirs()
+    wrong = [(path, text) for path, text in spy.files if os.path.abspath(path).startswith(library)]
+    assert not wrong, f"lossboard warnings attributed to a library frame: {wrong}"

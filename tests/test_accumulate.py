@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import ops
 
-from lossboard import LossLogger
+from lossboard import LossboardWarning, LossLogger
 from lossboard.accumulate import Accumulator
 
 _SYNCS = ("numpy", "_numpy", "__float__", "__int__", "__index__", "__bool__", "__array__")
@@ -97,12 +97,15 @@ def test_fast_rows_and_general_entries_agree(scalars):
     """The steady-state row path (kept or packed) and the general path give the same sums."""
     rng = np.random.default_rng(5)
     rows, general = Accumulator(), Accumulator()
-    for _ in range(50):
-        v = rng.normal(size=8).astype("float32")
-        logs = {"vec": tf.constant(v), "f64": tf.constant(v.mean(), tf.float64)}
-        logs.update({f"s{i}": tf.constant(v[i % 8] * i) for i in range(scalars)})
-        rows.add(logs, sample_weight=3)  # after the first batch, recorded as rows
-        general.add(logs, sample_weight={k: 3.0 for k in logs})  # a mapping: never a row
+    with pytest.warns(LossboardWarning, match="sample_weight=3 weights every element") as caught:
+        for _ in range(50):
+            v = rng.normal(size=8).astype("float32")
+            logs = {"vec": tf.constant(v), "f64": tf.constant(v.mean(), tf.float64)}
+            logs.update({f"s{i}": tf.constant(v[i % 8] * i) for i in range(scalars)})
+            rows.add(logs, sample_weight=3)  # after the first batch, recorded as rows
+            general.add(logs, sample_weight={k: 3.0 for k in logs})  # a mapping: never a row
+    # said once, at this file's line: a mix of per-example and scalar values under one weight
+    assert [w.filename for w in caught] == [__file__]
     assert rows.steady_state_signatures == 1 and general.steady_state_signatures == 0
     r, g = rows.read(), general.read()
     assert set(r) == set(g) == {"vec", "f64", *(f"s{i}" for i in range(scalars))}

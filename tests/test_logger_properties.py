@@ -76,7 +76,8 @@ def _reference(batches, policy):
             bad[name] = bad.get(name, 0) + is_bad
             if is_bad and policy == "skip":
                 continue
-            sums[name] = sums.get(name, 0.0) + float((x * weights).sum())
+            with np.errstate(invalid="ignore", over="ignore"):  # a NaN/inf batch: NaN, as meant
+                sums[name] = sums.get(name, 0.0) + float((x * weights).sum())
             counts[name] = counts.get(name, 0.0) + float(weights.sum())
     out = {}
     for name in set(sums) | set(bad):

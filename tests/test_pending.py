@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossboard import pending
+from lossboard import LossboardWarning, pending
 from lossboard.accumulate import Accumulator
 from lossboard.tf_private import EagerTensor
 
@@ -49,7 +50,8 @@ def _reference(batches, weights, columns, by_batch_size, cuts, skip):
             w = 1.0 if (rank and by_batch_size) else float(weight)
             bad = not (np.all(np.isfinite(x)) and math.isfinite(w))
             if not (bad and skip):
-                windows[-1][0, c] += (x * w).sum()
+                with np.errstate(invalid="ignore", over="ignore"):  # inf * 0, inf - inf: NaN
+                    windows[-1][0, c] += (x * w).sum()
                 windows[-1][1, c] += w * x.size
             windows[-1][2, c] += bad
     return windows
@@ -85,7 +87,18 @@ def test_rows_joined_in_blocks_match_a_float64_reference(
     if weighting == "batch_size":
         weights = [float(lead)] * num_batches
     cuts = {c for c in cuts if c < num_batches}
-    with monkeypatch.context() as patch:
+    # a whole-number weight >= 2 over scalars and per-example values together is warned about
+    # at the first batch (later ones of the same shape take the row path, unchecked)
+    first = weights[0]
+    warned = (
+        weighting in ("number", "nonfinite number")
+        and {rank for _, rank in columns} == {0, 1}
+        and math.isfinite(first)
+        and first >= 2
+        and float(first).is_integer()
+    )
+    with monkeypatch.context() as patch, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LossboardWarning)
         patch.setattr(pending, "CHUNK", chunk)
         acc = Accumulator(nonfinite="skip" if skip else "warn", batch_window=True)
         seen = []
@@ -106,6 +119,8 @@ def test_rows_joined_in_blocks_match_a_float64_reference(
                 acc.fold()
         running = acc.running()
         assert acc.steady_state_signatures == 1
+    notes = [str(w.message) for w in caught if issubclass(w.category, LossboardWarning)]
+    assert len(notes) == warned and all("weights every element" in n for n in notes), notes
     expected = _reference(batches, weights, columns, weighting == "batch_size", cuts, skip)
     ended = [(w.total, w.weight) for w in seen]
     assert sum(len(t) for t, _ in ended) == len(expected) - 1  # one row per window ended
