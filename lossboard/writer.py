@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from lossboard import files
 from lossboard.eventfile import Points, PointsFile
 
 
@@ -85,6 +86,24 @@ def write_scalar(tag: str, value: Any, step: Any) -> tf.Tensor:
 def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
     """The writer of a run: a ``RunWriter`` on the chief, else a ``NoopRunWriter``."""
     return RunWriter(log_dir) if chief else NoopRunWriter(log_dir)
+
+
+def trial_id(log_dir: str) -> str:
+    """The run's trial in the HParams dashboard: its path from the working directory.
+
+    The dashboard merges runs of one trial id into one row (averaging their metrics), so the
+    id must differ between runs: a folder's own name does not (``lr=0.1/seed0`` and
+    ``lr=0.01/seed0``). A run outside the working directory (or remote) keeps its full path.
+
+    Examples:
+        >>> trial_id("logs/sweep/lr=0.1/seed0")
+        'logs/sweep/lr=0.1/seed0'
+    """
+    if files.is_remote(log_dir):
+        return log_dir.rstrip("/")
+    path = os.path.abspath(log_dir)
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative.replace(os.sep, "/")
 
 
 class RunWriter:
@@ -195,7 +214,7 @@ class RunWriter:
         from tensorboard.plugins.hparams import api as hp
 
         with self.writer("").as_default():
-            hp.hparams(dict(values), trial_id=os.path.basename(os.path.normpath(self.log_dir)))
+            hp.hparams(dict(values), trial_id=trial_id(self.log_dir))
         self.flush()
 
     def flush(self) -> None:

@@ -18,7 +18,8 @@ from lossboard import LossLogger
 
 pytestmark = pytest.mark.slow
 
-RUNS = {"lr_0.1": 0.1, "lr_0.01": 0.01}
+#: Two runs whose folders share their last name, as a sweep's `lr=.../seed0` runs do.
+RUNS = {"lr=0.1/seed0": 0.1, "lr=0.01/seed0": 0.01}
 
 
 def _free_port() -> int:
@@ -119,22 +120,22 @@ def test_runs_and_tags_are_served(served):
     for name in RUNS:
         assert {f"{name}/train", f"{name}/validation"} <= runs
     tags = _get(base + "/data/plugin/scalars/tags")
-    assert set(tags["lr_0.1/train"]) == {"epoch_loss", "epoch_kl", "batch_loss", "batch_kl"}
-    assert set(tags["lr_0.1/validation"]) == {"epoch_loss"}
+    assert set(tags["lr=0.1/seed0/train"]) == {"epoch_loss", "epoch_kl", "batch_loss", "batch_kl"}
+    assert set(tags["lr=0.1/seed0/validation"]) == {"epoch_loss"}
 
 
 def test_scalar_values_are_the_numpy_means(served):
     base, expected = served
     steps: dict[tuple, set] = {}
     for (name, split, tag, step), value in expected.items():
-        url = f"{base}/data/plugin/scalars/scalars?run={name}/{split}&tag={tag}"
+        url = f"{base}/data/plugin/scalars/scalars?run={quote(name)}/{split}&tag={tag}"
         points = {s: v for _, s, v in _get(url)}
         assert points[step] == pytest.approx(value, rel=2e-7), (name, split, tag, step)
         steps.setdefault((name, split, tag), set()).add(step)
     for (name, split, tag), wanted in steps.items():
-        url = f"{base}/data/plugin/scalars/scalars?run={name}/{split}&tag={tag}"
+        url = f"{base}/data/plugin/scalars/scalars?run={quote(name)}/{split}&tag={tag}"
         assert {s for _, s, _ in _get(url)} == wanted, (name, split, tag)
-    assert steps["lr_0.1", "train", "batch_loss"] == {2, 4, 6, 8}
+    assert steps["lr=0.1/seed0", "train", "batch_loss"] == {2, 4, 6, 8}
 
 
 def _sessions(base: str) -> list[dict]:
@@ -155,8 +156,12 @@ def test_hparams_dashboard_lists_each_run_with_its_losses(served):
     assert {"lr", "optimizer"} <= hparams
     metrics = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"]}
     assert {("train", "epoch_loss"), ("validation", "epoch_loss"), ("train", "epoch_kl")} <= metrics
-    lrs = sorted(g["hparams"]["lr"] for g in _sessions(base))
-    assert lrs == [0.01, 0.1]
+    # one trial per run, though both folders are named seed0: never two runs merged into one
+    # trial (whose metrics the dashboard would average)
+    trials = sorted(
+        (g["hparams"]["lr"], [s["name"] for s in g["sessions"]]) for g in _sessions(base)
+    )
+    assert trials == [(0.01, ["lr=0.01/seed0"]), (0.1, ["lr=0.1/seed0"])]
 
 
 @pytest.fixture(scope="module")
