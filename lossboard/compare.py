@@ -116,6 +116,35 @@ def fmt(value: float) -> str:
     return f"{value:.4e}"
 
 
+def spread(value: float) -> str:
+    """A standard deviation, with at least two significant digits when it is not zero.
+
+    Examples:
+        >>> spread(0.01234), spread(0.006), spread(0.00027), spread(2.7e-05), spread(0.0)
+        ('0.0123', '0.0060', '0.00027', '2.7e-05', '0.0000')
+    """
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    if value == 0 or abs(value) >= 0.001:  # four decimals show two significant digits or more
+        return f"{value:.4f}"
+    return f"{value:.2g}"
+
+
+def hparam_text(value: Any) -> str:
+    """An hparam as a reader wrote it: integers as integers, other numbers as Python does.
+
+    TensorBoard stores every number as a double, so a seed logged as ``1`` reads back as
+    ``1.0``: shown as ``1``.
+
+    Examples:
+        >>> hparam_text(1.0), hparam_text(0.003), hparam_text(64), hparam_text("adam")
+        ('1', '0.003', '64', 'adam')
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
+
+
 def rows(summaries: list[RunSummary], number=fmt) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the comparison table, as strings."""
     splits = [s for s in SPLIT_ORDER if any(s in r.splits for r in summaries)]
@@ -135,7 +164,7 @@ def rows(summaries: list[RunSummary], number=fmt) -> tuple[list[str], list[list[
                 if sp is None
                 else [number(sp.final), number(sp.best), str(sp.best_step), str(sp.epochs)]
             )
-        row += [str(s.hparams.get(n, "-")) for n in hp_names]
+        row += [hparam_text(s.hparams.get(n, "-")) for n in hp_names]
         table.append(row)
     return header, table
 

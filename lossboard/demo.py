@@ -4,14 +4,20 @@ It trains a small regression model on data it generates (no network), with
 two loss components besides the total (per-example ``mse`` and an ``l2`` weight
 penalty, one number per batch), ``batch_size=len(x)`` so that the short last
 batch counts exactly and ``loss == mse + l2`` per epoch, a validation set, and
-two learning rates, each trained over a few seeds: ready to compare in
-TensorBoard, and configuration by configuration with ``lossboard compare --over seed``.
-Every invocation writes its runs into a new folder, so running it again never adds
-epochs to earlier runs.
+:data:`DEMO_CONFIGS` (two learning rates), each trained over :data:`DEMO_SEEDS`
+for :data:`DEMO_EPOCHS` epochs. Every invocation writes a new folder under the
+log directory (running it again never adds epochs to earlier runs)::
+
+    logs/<time>-demo/seeds/lr=0.003/seed0/{train,validation}   one run per seed
+    logs/<time>-demo/mean/lr=0.003/{train,validation}          the mean over the seeds
+
+The seeds and their means are two folders, each for its own ``tensorboard --logdir``, so
+the means never clutter the seeds' curves.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -19,11 +25,32 @@ from typing import Any
 
 import numpy as np
 
-#: The runs the demo trains: run name -> hyperparameters.
-DEMO_RUNS: dict[str, dict[str, Any]] = {
-    "lr_0.003": {"learning_rate": 3e-3, "l2": 1e-4},
-    "lr_0.03": {"learning_rate": 3e-2, "l2": 1e-4},
+#: The configurations the demo trains: folder name -> hyperparameters (besides the seed).
+DEMO_CONFIGS: dict[str, dict[str, Any]] = {
+    "lr=0.003": {"lr": 3e-3, "l2": 1e-4},
+    "lr=0.03": {"lr": 3e-2, "l2": 1e-4},
 }
+#: The seeds each configuration is trained with.
+DEMO_SEEDS = (0, 1)
+#: Epochs per run.
+DEMO_EPOCHS = 8
+#: Examples in the training set: not a multiple of the batch size, so the last batch is short.
+DEMO_EXAMPLES = 1000
+DEMO_BATCH_SIZE = 64
+
+
+def shape(epochs: int = DEMO_EPOCHS) -> str:
+    """What the demo trains, in the words the docs use ("4 runs: 2 learning rates x ...").
+
+    Examples:
+        >>> shape()
+        '4 runs: 2 learning rates x 2 seeds, 8 epochs each'
+    """
+    runs = len(DEMO_CONFIGS) * len(DEMO_SEEDS)
+    return (
+        f"{runs} runs: {len(DEMO_CONFIGS)} learning rates x {len(DEMO_SEEDS)} seeds, "
+        f"{epochs} epochs each"
+    )
 
 
 def make_data(n: int, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -35,16 +62,12 @@ def make_data(n: int, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.
     return x, y
 
 
-#: The seeds each configuration is trained with.
-DEMO_SEEDS = (0, 1)
-
-
 def train_run(
     run_dir: str,
-    learning_rate: float,
+    lr: float,
     l2: float,
-    epochs: int = 8,
-    batch_size: int = 64,
+    epochs: int = DEMO_EPOCHS,
+    batch_size: int = DEMO_BATCH_SIZE,
     seed: int = 0,
 ) -> dict[str, float]:
     """Trains one run with a custom loop; returns the last epoch's averages.
@@ -57,9 +80,11 @@ def train_run(
     from lossboard import LossLogger
 
     keras.utils.set_random_seed(seed)
-    x, y = make_data(1000)  # 1000 is not a multiple of 64: the last batch is short
+    x, y = make_data(DEMO_EXAMPLES)  # not a multiple of the batch size: a short last batch
     x_val, y_val = make_data(300, seed=1)
-    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=seed).batch(batch_size)
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(batch_size)
+    )
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(batch_size)
     model = keras.Sequential(
         [
@@ -68,7 +93,7 @@ def train_run(
             keras.layers.Dense(1),
         ]
     )
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(lr)
 
     def losses(xb, yb):
         per_example = tf.reduce_mean(tf.square(model(xb) - yb), axis=-1)  # shape (batch,)
@@ -86,7 +111,7 @@ def train_run(
 
     val_step = tf.function(lambda xb, yb: losses(xb, yb))
     history: dict[str, float] = {}
-    hparams = {"learning_rate": learning_rate, "l2": l2, "batch_size": batch_size, "seed": seed}
+    hparams = {"lr": lr, "l2": l2, "batch_size": batch_size, "seed": seed}
     with LossLogger(run_dir, hparams=hparams, verbose=0) as logger:
         for epoch in range(epochs):
             for step, (xb, yb) in enumerate(train_ds):
@@ -106,48 +131,56 @@ def _script(name: str) -> str:
     return relative if not relative.startswith("..") else path
 
 
-def main(logdir: str = "logs", epochs: int = 8) -> int:
+def train_all(seeds_dir: str, epochs: int = DEMO_EPOCHS, quiet: bool = False) -> None:
+    """Trains every configuration over every seed into ``seeds_dir/<config>/seed<N>``."""
+    for name, hp in DEMO_CONFIGS.items():
+        for seed in DEMO_SEEDS:
+            run = f"{name}/seed{seed}"
+            history = train_run(os.path.join(seeds_dir, run), epochs=epochs, seed=seed, **hp)
+            if not quiet:
+                print(
+                    f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
+                    f"({epochs} epochs)"
+                )
+
+
+def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     """Trains every demo configuration over :data:`DEMO_SEEDS` in a new folder under ``logdir``.
 
-    Prints the runs, the table of configurations (mean ± std over the seeds) and the
-    commands to look at them.
+    Writes the runs to ``<folder>/seeds`` and their means over the seeds to ``<folder>/mean``;
+    prints the runs, the table of configurations (mean ± std over the seeds) and the commands
+    to look at them.
 
     Raises:
         ValueError: When ``epochs`` is below 1.
     """
     if epochs < 1:
-        raise ValueError(f"epochs: got {epochs}; expected 1 or more, such as 8.")
+        raise ValueError(f"epochs: got {epochs}; expected 1 or more, such as {DEMO_EPOCHS}.")
     from lossboard import grouped, reader
+    from lossboard.aggregate import aggregate_root
     from lossboard.quiet import import_tensorflow_quietly
     from lossboard.runs import new_run_dir
 
     started = time.perf_counter()
     import_tensorflow_quietly()
-    root = new_run_dir(logdir, "demo")
-    for name, hp in DEMO_RUNS.items():
-        for seed in DEMO_SEEDS:
-            run = f"{name}-seed{seed}"
-            history = train_run(os.path.join(root, run), epochs=epochs, seed=seed, **hp)
-            print(
-                f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
-                f"({epochs} epochs)"
-            )
-    points, hparams = reader.read_root(root, tags=["epoch_*"])
+    folder = new_run_dir(logdir, "demo")
+    seeds, mean = os.path.join(folder, "seeds"), os.path.join(folder, "mean")
+    train_all(seeds, epochs)
+    points, hparams = reader.read_root(seeds, tags=["epoch_*"])
+    aggregate_root(points, hparams, ["seed"], mean, source=seeds)
     table = grouped.summarize_groups(points, hparams, ["seed"])
-    count = len(DEMO_RUNS) * len(DEMO_SEEDS)
     print(
-        f"\nWrote {count} runs ({len(DEMO_RUNS)} learning rates x {len(DEMO_SEEDS)} seeds) to "
-        f"{root}/ in {time.perf_counter() - started:.0f} s.\n"
+        f"\nWrote {shape(epochs)}, to {seeds}/, and their means over the seeds to {mean}/ "
+        f"in {time.perf_counter() - started:.0f} s.\n"
     )
     print(grouped.as_text(table))
-    lossboard, mean = _script("lossboard"), os.path.join(root, "mean")
-    print(
-        f"\nOpen them in TensorBoard (Scalars, HParams):  {_script('tensorboard')} --logdir {root}"
-    )
-    print(f"Compare them again:  {lossboard} compare {root} --over seed")
-    print(f"One mean run per learning rate:  {lossboard} aggregate {root} --over seed -o {mean}")
-    print(
-        f"Plot them (needs matplotlib: pip install matplotlib):  "
-        f"{lossboard} plot {root} --over seed -o curves.png"
-    )
+    lossboard, tensorboard = _script("lossboard"), _script("tensorboard")
+    print(f"\nOpen the runs in TensorBoard (Scalars, HParams):  {tensorboard} --logdir {seeds}")
+    print(f"Open the means over the seeds:  {tensorboard} --logdir {mean}")
+    print(f"Compare them again:  {lossboard} compare {seeds} --over seed")
+    plot = f"{lossboard} plot {seeds} --over seed -o {os.path.join(folder, 'curves.png')}"
+    if importlib.util.find_spec("matplotlib") is None:
+        print(f"Plot them (needs matplotlib: {_script('pip')} install matplotlib):  {plot}")
+    else:
+        print(f"Plot them:  {plot}")
     return 0

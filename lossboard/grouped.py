@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lossboard.compare import (
     SPLIT_ORDER,
     best_of,
     fmt,
+    hparam_text,
     rank_split,
     ranked,
     ranking_notes,
@@ -24,10 +25,14 @@ from lossboard.compare import (
     render_markdown,
     render_text,
     split_label,
+    spread,
 )
 from lossboard.groups import Configuration, curves, group_runs, varying_keys
 from lossboard.reader import Point
 from lossboard.stats import Spread, welch_t_test
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 #: A configuration differs from the best when Welch's two-sided p-value is below this.
 ALPHA = 0.05
@@ -142,9 +147,7 @@ def summarize_groups(
 def _plus_minus(s: Spread) -> str:
     if s.n < 2 or math.isnan(s.std):
         return fmt(s.mean)
-    mean = fmt(s.mean)
-    std = f"{s.std:.4e}" if "e" in mean else f"{s.std:.4f}"
-    return f"{mean} ± {std}"
+    return f"{fmt(s.mean)} ± {spread(s.std)}"
 
 
 def _verdict(row: GroupSummary) -> str:
@@ -169,7 +172,9 @@ def table_cells(table: GroupTable, numeric: bool) -> tuple[list[str], list[list[
     header += ["p vs best", "differs from best"]
     cells: list[list[Any]] = []
     for row in table.rows:
-        line: list[Any] = [row.config.name, *[row.config.hparams.get(n, "-") for n in names]]
+        line: list[Any] = [row.config.name]
+        values = [row.config.hparams.get(n, "-") for n in names]
+        line += values if numeric else [hparam_text(v) for v in values]
         line.append(len(row.config.runs))
         for split in splits:
             sp = row.splits.get(split)
@@ -246,11 +251,11 @@ def as_csv(table: GroupTable) -> str:
 
 
 def compare_groups(
-    frame: Any,
+    frame: pd.DataFrame,
     over: str | Sequence[str],
     tag: str = "epoch_loss",
     higher_is_better: bool = False,
-) -> Any:
+) -> pd.DataFrame:
     """The grouped comparison of a ``lossboard.load`` DataFrame, as a DataFrame.
 
     One row per configuration, best first: the columns of ``lossboard compare ROOT --over
@@ -263,6 +268,11 @@ def compare_groups(
         over: The hparam(s) that vary within a configuration, such as ``"seed"``.
         tag: The tag to compare.
         higher_is_better: Rank by the largest values (accuracies).
+
+    Returns:
+        One row per configuration, best first, with the columns above;
+            ``attrs["ranked_by"]`` is the split the ranking used (``"validation"`` or
+            ``"train"``).
 
     Examples:
         >>> import lossboard

@@ -35,8 +35,9 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
 
     Runs land in Keras' TensorBoard layout (``<log_dir>/train``,
     ``<log_dir>/validation``, tags ``epoch_<name>``), so a custom-loop run and
-    a ``model.fit`` run overlay in TensorBoard. The same object works as a
-    callback in ``model.fit(callbacks=[logger])``.
+    a ``model.fit`` run overlay in TensorBoard. The same object is a
+    ``keras.callbacks.Callback`` (a ``tf_keras`` one under legacy Keras): it works
+    as a callback in ``model.fit(callbacks=[logger])``.
 
     Args:
         log_dir: The run directory (local, or any file system ``tf.io.gfile``
@@ -212,8 +213,8 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 is also a logged component replaces its average.
 
         Returns:
-            The epoch's averages in Keras' History naming (such as ``loss``,
-            ``kl`` and ``val_loss``, each a float), plus ``logs``.
+            The epoch's averages in Keras' History naming (such as ``loss``, ``kl`` and
+                ``val_loss``, each a float), plus ``logs``.
 
         Raises:
             FloatingPointError: With ``nonfinite="raise"``, after writing every

@@ -71,8 +71,9 @@ def test_plot_writes_a_png_with_one_panel_per_component(root, tmp_path):
 
 
 def test_demo_runs_twice_into_fresh_folders_quietly(tmp_path):
-    """Each demo writes its own runs (no epoch logged twice) and prints nothing on stderr."""
-    from lossboard.demo import DEMO_RUNS, DEMO_SEEDS
+    """Each demo writes its own runs (no epoch logged twice) and prints nothing on stderr; the
+    seeds and their means go to two folders, each opened by the command the demo prints."""
+    from lossboard.demo import DEMO_CONFIGS, DEMO_SEEDS
 
     logs = tmp_path / "logs"
     for attempt in (1, 2):
@@ -81,20 +82,39 @@ def test_demo_runs_twice_into_fresh_folders_quietly(tmp_path):
         assert out.stderr == ""  # no warnings about code the user did not write
         assert len(os.listdir(logs)) == attempt  # a new timestamped folder each time
     assert "configuration(s) over seed, best first" in out.stdout
-    assert "pip install matplotlib" in out.stdout
+    assert "4 runs: 2 learning rates x 2 seeds, 2 epochs each" in out.stdout
     hints = [line.split(":  ", 1)[1] for line in out.stdout.splitlines() if ":  " in line]
     folder = logs / sorted(os.listdir(logs))[-1]
-    assert any(h.endswith(f"--logdir {folder}") for h in hints)
+    assert any(h.endswith(f"--logdir {folder / 'seeds'}") for h in hints)
+    assert any(h.endswith(f"--logdir {folder / 'mean'}") for h in hints)
+    expected_runs = {f"{c}/seed{s}" for c in DEMO_CONFIGS for s in DEMO_SEEDS}
     for folder in logs.iterdir():
-        points, hparams = reader.read_root(folder)
-        assert len(hparams) == len(DEMO_RUNS) * len(DEMO_SEEDS)
+        points, hparams = reader.read_root(folder / "seeds")
+        assert set(hparams) == expected_runs  # names that differ early: lr=0.003/seed0
+        assert all(isinstance(h["seed"], float) for h in hparams.values())
         steps = [(p.run, p.split, p.tag, p.step) for p in points]
         assert sorted({s[3] for s in steps}) == [0, 1] and len(steps) == len(set(steps))
+        # the means over the seeds, one run per configuration, equal NumPy's mean of the seeds
+        means, _ = reader.read_root(folder / "mean")
+        assert {p.run for p in means} == set(DEMO_CONFIGS)
+        for p in (p for p in means if p.tag == "epoch_loss"):
+            seeds = [
+                q.value
+                for q in points
+                if q.tag == p.tag
+                and q.split == p.split
+                and q.step == p.step
+                and q.run.startswith(p.run + "/")
+            ]
+            assert len(seeds) == len(DEMO_SEEDS)
+            assert p.value == pytest.approx(np.mean(seeds), rel=1e-6)  # float32 on disk
+    assert not list(tmp_path.glob("*.png"))  # nothing lands in the current folder
     plot_hint = next(h for h in hints if " plot " in h).split()
     pytest.importorskip("matplotlib")
+    assert "pip install" not in out.stdout  # matplotlib is there: no stale hint
     drawn = subprocess.run(plot_hint, capture_output=True, text=True, cwd=tmp_path)
     assert drawn.returncode == 0, drawn.stderr
-    assert (tmp_path / "curves.png").exists()
+    assert (logs / sorted(os.listdir(logs))[-1] / "curves.png").exists()
 
 
 @pytest.mark.parametrize(
