@@ -11,7 +11,9 @@ at any time because reading one folds first.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -52,6 +54,17 @@ class Windows(NamedTuple):
     weight: np.ndarray  # (windows, components) sums of the weights
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs ``method`` under the accumulator's lock: one reader or writer at a time."""
+
+    @functools.wraps(method)
+    def locked(self: Accumulator, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Accumulator:
     """Running float64 means of every component of one split (train or validation).
 
@@ -82,7 +95,12 @@ class Accumulator:
         strategy: tf.distribute.Strategy | None = None,
         *,
         batch_window: bool = False,
+        lock: threading.RLock | None = None,
     ):
+        #: Held by every read and write of this accumulator's state, whatever the thread (a
+        #: progress display reading ``result()`` beside the training loop); a run shares one
+        #: between its splits and its logger.
+        self.lock = lock if lock is not None else threading.RLock()
         self._strategy = strategy or tf.distribute.get_strategy()
         self._policy = Nonfinite.parse(nonfinite)
         # Across workers, in-graph sums are read (an all-reduce) only at epoch ends,
@@ -146,6 +164,7 @@ class Accumulator:
         return len(self._fast)
 
     # ----------------------------------------------------------------- eager path
+    @_locked
     def add(
         self,
         logs: Mapping[str, Any],
@@ -243,6 +262,7 @@ class Accumulator:
             and (sample_weight is None or row_weight is sample_weight)
         )
 
+    @_locked
     def fold(self) -> None:
         """Folds every pending value (and the in-graph sums) into the running sums.
 
@@ -338,12 +358,14 @@ class Accumulator:
         self._graph.used = True
         self._running = self._drain()
 
+    @_locked
     def running(self) -> Sums | None:
         """Folds, then returns the running sums."""
         self.fold()
         return self._running
 
     # ----------------------------------------------------------------- graph path
+    @_locked
     def add_in_graph(
         self, logs: Mapping[str, Any], sample_weight: Any = None, batch_size: Any = None
     ) -> None:
@@ -391,12 +413,14 @@ class Accumulator:
                 self.name_vector[comp].assign(name)
         return comp
 
+    @_locked
     def ensure(self, names: list[str]) -> None:
         """Registers ``names`` now, in this order."""
         for name in names:
             if name not in self._index:
                 self._register(name)
 
+    @_locked
     def read(self) -> dict[str, ComponentResult]:
         """Folds, then returns each component's result.
 
@@ -420,6 +444,7 @@ class Accumulator:
                 out[self._names[i]] = ComponentResult(float(mean), float(count), int(nonfinite))
         return out
 
+    @_locked
     def reset(self, index: int | None = None) -> None:
         """Zeroes every component (or the one at ``index``); pending values are dropped.
 
@@ -440,6 +465,7 @@ class Accumulator:
         self.received = False
 
     # ----------------------------------------------------------------- batch window
+    @_locked
     def cut_window(self, step: int, wall_time: float) -> None:
         """Ends the batch-curve window of the batches recorded since the last cut.
 
@@ -455,6 +481,7 @@ class Accumulator:
         """Windows cut since the last fold."""
         return self._pending.window
 
+    @_locked
     def running_means(self) -> dict[str, float]:
         """Folds, then returns the means so far of components that have data."""
         return self._means(self.running())

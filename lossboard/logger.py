@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,8 +122,9 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         self._custom_loop = CustomLoop(self._run, self._progress)
         self._mode: Mode = self._custom_loop
         self._evaluate: KerasCall | None = None
-        # One logger may be fed from several threads: each call is applied whole.
-        self._lock = threading.RLock()
+        # One logger may be fed (and read) from several threads: each call is applied whole,
+        # under the run's one lock, which its accumulators' results take too.
+        self._lock = self._run.lock
         self._closed = False
         self._run.train.ensure(names)
 

@@ -49,10 +49,11 @@ class ComponentMean:
                 f"ComponentMean {self.name!r}: read results eagerly, outside tf.function "
                 "(after the step returns); inside a step, log values with on_train_batch_end."
             )
-        running = self._owner.running()
-        if running is None or self._index >= running.size:
-            return tf.constant(0.0, _F64)
-        return getattr(running, field)[self._index]
+        with self._owner.lock:  # a fold from another thread never races the loop's calls
+            running = self._owner.running()
+            if running is None or self._index >= running.size:
+                return tf.constant(0.0, _F64)
+            return getattr(running, field)[self._index]
 
     @property
     def total(self) -> tf.Tensor:
@@ -70,8 +71,9 @@ class ComponentMean:
         return self._value("nonfinite")
 
     def result(self) -> tf.Tensor:
-        """The mean so far (0 before any data, as Keras' ``Mean``)."""
-        return tf.math.divide_no_nan(self.total, self.count)
+        """The mean so far (0 before any data, as Keras' ``Mean``); safe from any thread."""
+        with self._owner.lock:  # total and count of the same fold
+            return tf.math.divide_no_nan(self.total, self.count)
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
         """Adds values, exactly as logging ``{name: values}`` for this split does."""

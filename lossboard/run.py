@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -63,11 +64,14 @@ class Run:
         self._release = weakref.finalize(self, release)
         if self.hparams:
             self.writer.hparams(self.hparams)
+        #: The one lock of the run: its splits' state and the logger's calls.
+        self.lock = threading.RLock()
+        window = update_every is not None
         self.splits = {
             TRAIN: Accumulator(
-                policy, fold_every, capacity, strategy, batch_window=update_every is not None
+                policy, fold_every, capacity, strategy, batch_window=window, lock=self.lock
             ),
-            VALIDATION: Accumulator(policy, fold_every, capacity, strategy),
+            VALIDATION: Accumulator(policy, fold_every, capacity, strategy, lock=self.lock),
         }
         self.epochs_on_disk, last_batch = read_back(self.log_dir) if chief else (set(), 0)
         #: The epoch to continue from: one past the last epoch already on disk.

@@ -71,3 +71,70 @@ def test_reset_state_after_a_nonfinite_value_zeroes_the_component(tmp_path, bad)
     assert float(logger.metrics["a"].nonfinite) == 0.0
     logger.on_train_batch_end(1, {"a": 3.0})
     assert logger.on_epoch_end(0) == {"a": 3.0, "b": 1.0}
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_results_read_from_another_thread_lose_nothing(
+    tmp_path, read_events, monkeypatch, per_example
+):
+    """A progress display or watchdog reading ``result()`` in its own thread while two threads
+    log: every batch is counted once, and the epoch on disk is NumPy's mean. The reader's folds
+    are slowed down (as a busy machine does), so a fold that let the writers in would lose
+    the batches they added during it."""
+    import threading
+    import time
+
+    from lossboard.pending import Pending
+
+    sums = Pending.sums
+
+    def slow_in_the_reader(self, *args, **kwargs):
+        if threading.current_thread() is reader:
+            time.sleep(0.002)
+        return sums(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pending, "sums", slow_in_the_reader)
+    logger = LossLogger(tmp_path / "run", verbose=0)
+    batches, values = 1500, {0: 1.0, 1: 3.0}
+    done = threading.Event()
+    seen: list[float] = []
+    errors: list[BaseException] = []
+
+    def write(which: int) -> None:
+        try:
+            for step in range(batches):
+                value = values[which]
+                if per_example:
+                    logger.on_train_batch_end(step, {"loss": np.full(2, value, np.float32)})
+                else:
+                    logger.on_train_batch_end(step, {"loss": value}, batch_size=2)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                mean = logger.metrics.get("loss")
+                if mean is not None:
+                    seen.append(float(mean.count))
+                    float(mean.result())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in values]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join()
+    assert not errors, errors
+    assert float(logger.metrics["loss"].count) == 2 * 2 * batches
+    assert seen and seen == sorted(seen)  # a reader never sees the count go back
+    history = logger.on_epoch_end(0)
+    logger.close()
+    expected = np.mean(np.concatenate([np.full(2 * batches, v) for v in values.values()]))
+    assert history["loss"] == pytest.approx(expected, rel=1e-12)
+    assert read_events(tmp_path / "run", "train")["epoch_loss"][0] == pytest.approx(expected)
