@@ -81,6 +81,10 @@ def check_hparams(hparams: Any) -> dict[str, bool | int | float | str]:
     return out
 
 
+#: The largest step of an event (an int64).
+MAX_STEP = 2**63 - 1
+
+
 def check_epoch(epoch: Any) -> int:
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral | np.integer):
         raise TypeError(
@@ -89,6 +93,11 @@ def check_epoch(epoch: Any) -> int:
         )
     if epoch < 0:
         raise ValueError(f"on_epoch_end: epoch must be >= 0, got {epoch}.")
+    if epoch > MAX_STEP:
+        raise ValueError(
+            f"on_epoch_end: epoch {epoch} is beyond the largest step an event file holds "
+            f"(2**63 - 1 = {MAX_STEP}); number epochs from 0 (or from logger.initial_epoch)."
+        )
     return int(epoch)
 
 

@@ -57,6 +57,14 @@ def components(logs: Any, where: str) -> Mapping[str, Any]:
     if logs is None:
         return {}
     if not isinstance(logs, Mapping):
+        if isinstance(logs, tuple | list) and any(
+            hasattr(v, "dtype") or isinstance(v, tuple | list) for v in logs
+        ):
+            raise TypeError(
+                f"{where}: logs is a {type(logs).__name__} of {len(logs)} tensors or arrays, "
+                "which would be read as one component's per-example values. Pass a dict that "
+                "names each component, such as {'loss': loss, 'acc': acc}."
+            )
         return {DEFAULT_COMPONENT: logs}
     plain = True
     for name in logs:
@@ -69,7 +77,20 @@ def components(logs: Any, where: str) -> Mapping[str, Any]:
             plain = False  # a str subclass, such as a NumPy string: used as its text
         if not name:
             raise ValueError(f"{where}: a component name is empty; name every component.")
+        if not name.isascii():  # Fast path: ASCII names are always valid tag names
+            _check_text(name, where)
     return logs if plain else {str(name): value for name, value in logs.items()}
+
+
+def _check_text(name: str, where: str) -> None:
+    """Refuses a name that cannot be written as UTF-8 (a lone surrogate), at the call."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"{where}: component name {name!r} cannot be written to an event file "
+            f"({e.reason} at position {e.start}); use a name of valid Unicode text."
+        ) from None
 
 
 def describe(value: Any) -> str:

@@ -285,6 +285,8 @@ def test_first_trace_creates_components(tmp_path, read_events):
         ({"loss": 1.0}, {"los": 2.0}, ValueError, ["sample_weight", "los"]),
         ({3: 1.0}, None, TypeError, ["names must be strings", "3"]),
         ({"val_loss": 1.0}, None, ValueError, ["'val_loss'", "on_test_batch_end"]),
+        # a lone surrogate cannot be written: refused at the call, never at every epoch end
+        ({"bad\ud800": 1.0}, None, ValueError, ["'bad\\ud800'", "valid Unicode"]),
     ],
 )
 def test_bad_input_names_the_component_and_records_nothing(
@@ -299,6 +301,26 @@ def test_bad_input_names_the_component_and_records_nothing(
             assert word in str(info.value)
         assert logger.on_epoch_end(0) == {"good": 2.0, "loss": 2.0}
     assert read_events(tmp_path, "train") == {"epoch_good": {0: 2.0}, "epoch_loss": {0: 2.0}}
+
+
+@pytest.mark.parametrize(
+    "logs",
+    [
+        (tf.constant(0.5), tf.constant(0.7)),  # (loss, acc) returned by a step
+        [np.float32(0.5), np.float32(0.7)],
+        (np.ones(4), np.zeros(4)),
+        ([0.5, 0.6], [0.7, 0.8]),
+    ],
+    ids=["tuple of tensors", "list of numpy scalars", "tuple of arrays", "tuple of lists"],
+)
+def test_a_tuple_of_components_is_refused_with_what_to_pass(tmp_path, read_events, logs):
+    with LossLogger(tmp_path) as logger:
+        logger.on_train_batch_end(0, {"loss": 2.0})
+        with pytest.raises(TypeError, match=r"names each component, such as \{'loss'"):
+            logger.on_train_batch_end(1, logs)
+        logger.on_train_batch_end(2, [1.0, 3.0])  # a list of numbers: per-example losses
+        assert logger.on_epoch_end(0) == {"loss": 2.0}
+    assert read_events(tmp_path, "train") == {"epoch_loss": {0: 2.0}}
 
 
 def test_unwritable_log_dir_fails_at_construction(tmp_path):

@@ -197,6 +197,8 @@ def test_bad_constructor_arguments(tmp_path, kwargs, error, words):
         (True, None, TypeError, ["epoch must be an int"]),
         (None, None, TypeError, ["epoch must be an int"]),
         (-1, None, ValueError, [">= 0", "-1"]),
+        (2**63, None, ValueError, ["epoch 9223372036854775808", "2**63 - 1"]),
+        (np.uint64(2**64 - 1), None, ValueError, ["epoch 18446744073709551615", "2**63 - 1"]),
         (0, [1.0], TypeError, ["logs must be a mapping"]),
         (0, {"lr": "fast"}, TypeError, ["'lr'", "one real number"]),
         (0, {"lr": np.ones(2)}, TypeError, ["'lr'", "shape (2,)"]),
@@ -216,6 +218,14 @@ def test_bad_epoch_end_arguments_lose_nothing(tmp_path, epoch, logs, error, word
     with pytest.raises(RuntimeError, match="closed"):
         logger.on_test_batch_end(0, 1.0)
     logger.close()
+
+
+def test_the_largest_step_is_written_and_read_back(tmp_path):
+    with LossLogger(tmp_path / "run") as logger:
+        logger.on_train_batch_end(0, {"loss": 4.0})
+        logger.on_epoch_end(2**63 - 1)
+    df = lossboard.load(tmp_path / "run")
+    assert df.step.tolist() == [2**63 - 1] and df.value.tolist() == [4.0]
 
 
 # ----------------------------------------------------------------------------- resources
