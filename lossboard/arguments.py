@@ -91,14 +91,15 @@ def check_epoch(epoch: Any) -> int:
             f"on_epoch_end: epoch must be an int (the TensorBoard step), got {epoch!r} "
             f"({type(epoch).__name__})."
         )
-    if epoch < 0:
+    step = int(epoch)
+    if step < 0:
         raise ValueError(f"on_epoch_end: epoch must be >= 0, got {epoch}.")
-    if epoch > MAX_STEP:
+    if step > MAX_STEP:
         raise ValueError(
             f"on_epoch_end: epoch {epoch} is beyond the largest step an event file holds "
             f"(2**63 - 1 = {MAX_STEP}); number epochs from 0 (or from logger.initial_epoch)."
         )
-    return int(epoch)
+    return step
 
 
 def given_logs(logs: Any) -> dict[str, float]:
