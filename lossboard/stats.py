@@ -25,15 +25,37 @@ class Spread:
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
-        """The spread of ``values`` (NaN values propagate: a diverged run is not hidden)."""
+        """The spread of ``values`` (NaN values propagate: a diverged run is not hidden).
+
+        With an infinite value the mean is that infinity (NaN when both signs occur) and
+        the std is NaN; min and max stay what they are.
+
+        Examples:
+            >>> s = Spread.of([float("inf"), float("-inf")])
+            >>> (s.mean, s.std, s.low, s.high)
+            (nan, nan, -inf, inf)
+        """
         n = len(values)
-        if n == 0:
-            return cls(0, math.nan, math.nan, math.nan, math.nan)
-        mean = math.fsum(values) / n
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
-        if any(math.isnan(v) for v in values):
+        if n == 0 or any(math.isnan(v) for v in values):
             return cls(n, math.nan, math.nan, math.nan, math.nan)
-        return cls(n, mean, std, min(values), max(values))
+        low, high = min(values), max(values)
+        if math.isinf(low) or math.isinf(high):
+            total = math.fsum(v for v in values if math.isinf(v)) if low != -high else math.nan
+            return cls(n, total, math.nan, low, high)
+        try:
+            mean = math.fsum(values) / n
+        except OverflowError:  # the exact sum leaves float range: average the shares instead
+            mean = math.fsum(v / n for v in values)
+        std = math.nan
+        if n > 1:
+            squares = math.fsum((v - mean) * (v - mean) for v in values)
+            if math.isinf(squares):  # near float's range: deviations scaled, halved first
+                scale = max(abs(low), abs(high))
+                squares = math.fsum(((v / 2 - mean / 2) / scale) ** 2 for v in values)
+                std = scale * (2 * math.sqrt(squares / (n - 1)))
+            else:
+                std = math.sqrt(squares / (n - 1))
+        return cls(n, mean, std, low, high)
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from seeded import lossboard_cli as lossboard
 
-from lossboard import LossLogger, reader
+from lossboard import LossboardWarning, LossLogger, reader
 
 RUNS = {  # run -> (hparams, train losses per epoch, validation losses per epoch)
     "lr_0.1": ({"lr": 0.1, "opt": "sgd"}, [3.0, 2.0, 1.5], [3.5, 2.6, 2.2]),
@@ -176,3 +177,32 @@ def test_plot_without_matplotlib_says_how_to_install(root, tmp_path):
     assert out.returncode == 2
     assert "pip install matplotlib" in out.stderr and "pip install -e '.[plot]'" in out.stderr
     assert not (tmp_path / "c.png").exists()
+
+
+def test_seeds_diverged_to_both_infinities_are_reported_not_crashed_on(tmp_path):
+    """One seed at +inf and one at -inf: compare, aggregate and plot --over seed still work, and
+    that configuration's mean is NaN (a mean of +inf and -inf does not exist)."""
+    root = tmp_path / "seeds"
+    runs = {("a", 0): [2.0, float("inf")], ("a", 1): [2.0, -float("inf")]}
+    runs |= {("b", 0): [2.0, 1.0], ("b", 1): [2.0, 1.5]}
+    with pytest.warns(LossboardWarning, match="NaN or an infinity"):
+        for (config, seed), losses in runs.items():
+            hparams = {"config": config, "seed": seed}
+            with LossLogger(root / f"{config}-{seed}", hparams=hparams, nonfinite="warn") as lg:
+                for epoch, loss in enumerate(losses):
+                    lg.on_train_batch_end(0, {"loss": loss})
+                    lg.on_epoch_end(epoch)
+    out = lossboard("compare", root, "--over", "seed")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[3:5]}
+    assert rows["config=b"].split()[3:6] == ["1.2500", "±", "0.3536"]  # best: b, mean of 1, 1.5
+    assert "nan" in rows["config=a"]
+    mean = tmp_path / "mean"
+    out = lossboard("aggregate", root, "--over", "seed", "-o", mean)
+    assert out.returncode == 0, out.stderr
+    points, _ = reader.read_root(mean)
+    final = {p.run: p.value for p in points if p.tag == "epoch_loss" and p.step == 1}
+    assert math.isnan(final["config=a"]) and final["config=b"] == 1.25
+    pytest.importorskip("matplotlib")
+    out = lossboard("plot", root, "--over", "seed", "-o", tmp_path / "curves.png")
+    assert out.returncode == 0, out.stderr

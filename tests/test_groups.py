@@ -61,6 +61,33 @@ def test_nan_is_not_averaged_away():
     assert math.isnan(Spread.of([1.0, float("nan"), 2.0]).mean)
 
 
+INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    ("values", "mean", "low", "high"),
+    [
+        ([INF, -INF], math.nan, -INF, INF),  # one seed diverged up, one down: no mean
+        ([INF, 1.0, 2.0], INF, 1.0, INF),
+        ([-INF, -INF, 2.0], -INF, -INF, 2.0),
+        ([INF, INF, -INF], math.nan, -INF, INF),
+    ],
+)
+def test_infinite_values_give_an_infinite_or_nan_mean_never_an_error(values, mean, low, high):
+    s = Spread.of(values)
+    assert (s.n, s.low, s.high) == (len(values), low, high)
+    assert s.mean == mean or (math.isnan(mean) and math.isnan(s.mean))
+    assert math.isnan(s.std)  # no spread around an infinity
+
+
+@pytest.mark.parametrize("values", [[1e308, -1e308], [1e308, 1e308, -1e308], [1.7e308, 1.7e308]])
+def test_finite_values_near_float_range_keep_a_finite_mean_and_std(values):
+    exact = np.array(values, np.longdouble)  # 80-bit: room for the sums
+    s = Spread.of(values)
+    assert s.mean == pytest.approx(float(exact.mean()), rel=1e-15)
+    assert s.std == pytest.approx(float(exact.std(ddof=1)), rel=1e-12)
+
+
 HPARAMS = {
     "a0": {"lr": 0.1, "seed": 0, "opt": "adam"},
     "a1": {"lr": 0.1, "seed": 1, "opt": "adam"},
