@@ -74,6 +74,11 @@ def output_path(output: str | os.PathLike) -> str:
         ValueError: When the extension is not an image format matplotlib writes.
     """
     path = os.fspath(output)
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise ValueError(
+            f"-o {path!r} is a directory; expected a file name, such as "
+            f"{os.path.join(path, 'curves.png')!r}."
+        )
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if not ext:
         return path + ".png"
@@ -234,6 +239,7 @@ def plot_runs(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, legend_height / height, 1, 1))
-    fig.savefig(path, dpi=110)
+    # The format named: matplotlib never adds an extension to the path said to be written.
+    fig.savefig(path, dpi=110, format=os.path.splitext(path)[1].lstrip(".").lower())
     plt.close(fig)
     return Plotted(path, drawn, labels, names)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from seeded import CONFIGS, lossboard_cli, write_seeded_runs
 
@@ -92,6 +94,21 @@ def test_output_without_extension_gets_png_and_says_so(seeded, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("wrote curves.png ")
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG and not (tmp_path / "curves").exists()
+
+
+@pytest.mark.parametrize("given", ["out/", "out", ".png", "out/.png"])
+def test_the_file_it_says_it_wrote_is_the_file_written(seeded, tmp_path, given):
+    """A folder is refused with a file name to use; any other name is written as said."""
+    (tmp_path / "out").mkdir()
+    out = lossboard_cli("plot", seeded.root, "-o", given, cwd=tmp_path)
+    if given.rstrip("/") == "out":
+        assert out.returncode == 2 and "is a directory" in out.stderr
+        assert "curves.png" in out.stderr and not list((tmp_path / "out").iterdir())
+        return
+    assert out.returncode == 0, out.stderr
+    said = out.stdout.split()[1]
+    assert (tmp_path / said).read_bytes()[:8] == PNG
+    assert sorted(p.name for p in tmp_path.rglob("*png*")) == [os.path.basename(said)]
 
 
 def test_unknown_extension_is_refused(seeded, tmp_path):
