@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lossboard.groups import curves, varying_keys
 from lossboard.layout import SPLITS
 from lossboard.reader import Point
@@ -120,14 +122,16 @@ def spread(value: float) -> str:
     """A standard deviation, with at least two significant digits when it is not zero.
 
     Examples:
-        >>> spread(0.01234), spread(0.006), spread(0.00027), spread(2.7e-05), spread(0.0)
-        ('0.0123', '0.0060', '0.00027', '2.7e-05', '0.0000')
+        >>> spread(0.01234), spread(0.006), spread(0.0003), spread(5e-05), spread(0.0)
+        ('0.0123', '0.0060', '0.00030', '5.0e-05', '0.0000')
     """
     if math.isnan(value) or math.isinf(value):
         return str(value)
-    if value == 0 or abs(value) >= 0.001:  # four decimals show two significant digits or more
+    if value == 0:
+        return "0.0000"  # -0.0 too
+    if abs(value) >= 0.00095:  # four decimals show two significant digits (0.0010) or more
         return f"{value:.4f}"
-    return f"{value:.2g}"
+    return f"{value:#.2g}"
 
 
 def hparam_text(value: Any) -> str:
@@ -139,9 +143,13 @@ def hparam_text(value: Any) -> str:
     Examples:
         >>> hparam_text(1.0), hparam_text(0.003), hparam_text(64), hparam_text("adam")
         ('1', '0.003', '64', 'adam')
+        >>> hparam_text(-0.0), hparam_text(np.float32(2.0)), hparam_text(True)
+        ('-0.0', '2', 'True')
     """
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        number = float(value)
+        if abs(number) <= 2**53 and not (number == 0 and math.copysign(1, number) < 0):
+            return str(int(number))  # -0.0 stays -0.0: it is another configuration
     return str(value)
 
 

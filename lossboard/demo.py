@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import sys
 import time
 from typing import Any
@@ -49,7 +50,7 @@ def shape(epochs: int = DEMO_EPOCHS) -> str:
     runs = len(DEMO_CONFIGS) * len(DEMO_SEEDS)
     return (
         f"{runs} runs: {len(DEMO_CONFIGS)} learning rates x {len(DEMO_SEEDS)} seeds, "
-        f"{epochs} epochs each"
+        f"{epochs} epoch{'s' if epochs != 1 else ''} each"
     )
 
 
@@ -140,7 +141,7 @@ def train_all(seeds_dir: str, epochs: int = DEMO_EPOCHS, quiet: bool = False) ->
             if not quiet:
                 print(
                     f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
-                    f"({epochs} epochs)"
+                    f"({epochs} epoch{'s' if epochs != 1 else ''})"
                 )
 
 
@@ -175,10 +176,13 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     )
     print(grouped.as_text(table))
     lossboard, tensorboard = _script("lossboard"), _script("tensorboard")
+    seeds, mean = shlex.quote(seeds), shlex.quote(mean)  # paste-able with spaces in the path
     print(f"\nOpen the runs in TensorBoard (Scalars, HParams):  {tensorboard} --logdir {seeds}")
     print(f"Open the means over the seeds:  {tensorboard} --logdir {mean}")
     print(f"Compare them again:  {lossboard} compare {seeds} --over seed")
-    plot = f"{lossboard} plot {seeds} --over seed -o {os.path.join(folder, 'curves.png')}"
+    plot = (
+        f"{lossboard} plot {seeds} --over seed -o {shlex.quote(os.path.join(folder, 'curves.png'))}"
+    )
     if importlib.util.find_spec("matplotlib") is None:
         print(f"Plot them (needs matplotlib: {_script('pip')} install matplotlib):  {plot}")
     else:

@@ -21,6 +21,7 @@ from lossboard.modes import CustomLoop, Fit, Mode
 from lossboard.nonfinite import Nonfinite
 from lossboard.progress import Progress, resolve_verbose
 from lossboard.run import Run
+from lossboard.warn import held
 
 
 class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
@@ -224,7 +225,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         arguments.check_eager("on_epoch_end")
         step = arguments.check_epoch(epoch)
         given = arguments.given_logs(logs)
-        with self._lock:
+        with self._lock, held():  # warnings once the epoch is on disk and reset
             history = self._current_mode().epoch_end(step, given)
         if isinstance(logs, dict):
             # Callbacks after this one in a keras.callbacks.CallbackList (EarlyStopping,

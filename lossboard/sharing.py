@@ -33,13 +33,18 @@ def warn_if_shared(log_dir: str) -> None:
         _OPEN[key] = mine + 1
     writers = [f"another LossLogger of this process (pid {os.getpid()})"] if mine else []
     writers += [f"process {pid}" for pid in _live_writers(log_dir)]
-    if writers:
+    if not writers:
+        return
+    try:
         warn(
             f"{log_dir!r} is being written by {' and '.join(writers)}: the points of both would "
             "interleave, and TensorBoard's default loader shows one of them per step. Give each "
             "run its own directory (lossboard.new_run_dir), or close the other logger first.",
             LossboardRuntimeWarning,
         )
+    except BaseException:  # a filter made it an error: no logger is made, none registered
+        release(log_dir)
+        raise
 
 
 def release(log_dir: str) -> None:

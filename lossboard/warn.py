@@ -10,9 +10,12 @@ library frame, whatever the depth of the call inside lossboard.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from types import FrameType
 
 #: Frames in these folders are library frames: a warning names the first frame outside them.
@@ -55,8 +58,39 @@ def stacklevel() -> int:
     return level if frame is not None else 2
 
 
+_HELD = threading.local()
+
+
 def warn(message: str, category: type[Warning] = LossboardWarning) -> None:
-    """Warns with ``message``, attributed to the first frame outside lossboard and Keras."""
+    """Warns with ``message``, attributed to the first frame outside lossboard and Keras.
+
+    Inside :func:`held`, the warning waits until the block has finished.
+    """
     if not issubclass(category, LossboardWarning):
         raise TypeError(f"category: got {category!r}; expected a LossboardWarning subclass.")
+    waiting = getattr(_HELD, "messages", None)
+    if waiting is not None:
+        waiting.append((message, category))
+        return
     warnings.warn(message, category, stacklevel=stacklevel())
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Holds the warnings of the block until it has finished, then gives them.
+
+    A warning filter set to ``"error"`` turns a warning into an exception: raised in the middle
+    of an epoch end it would leave the epoch unwritten and its state unreset, so every later
+    epoch would raise again. Given after the block, it raises once everything is on disk.
+    """
+    outer = getattr(_HELD, "messages", None)
+    if outer is not None:  # nested: the outermost block gives them
+        yield
+        return
+    _HELD.messages = []
+    try:
+        yield
+    finally:
+        waiting, _HELD.messages = _HELD.messages, None
+        for message, category in waiting:
+            warn(message, category)

@@ -89,21 +89,31 @@ def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
 
 
 def trial_id(log_dir: str) -> str:
-    """The run's trial in the HParams dashboard: its path from the working directory.
+    """The run's trial in the HParams dashboard: its path from the working directory, and a
+    short hash of its absolute path.
 
     The dashboard merges runs of one trial id into one row (averaging their metrics), so the
     id must differ between runs: a folder's own name does not (``lr=0.1/seed0`` and
-    ``lr=0.01/seed0``). A run outside the working directory (or remote) keeps its full path.
+    ``lr=0.01/seed0``), nor does a relative path written from two working directories. The
+    hash keeps ids apart; the path keeps them readable without a machine path.
 
     Examples:
-        >>> trial_id("logs/sweep/lr=0.1/seed0")
-        'logs/sweep/lr=0.1/seed0'
+        >>> trial_id("logs/sweep/lr=0.1/seed0")[:24]
+        'logs/sweep/lr=0.1/seed0 '
     """
+    import hashlib
+
     if files.is_remote(log_dir):
         return log_dir.rstrip("/")
     path = os.path.abspath(log_dir)
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative.replace(os.sep, "/")
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        relative = path
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        relative = os.path.basename(path)
+    digest = hashlib.sha256(os.path.realpath(path).encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{relative.replace(os.sep, '/')} ({digest})"
 
 
 class RunWriter:
@@ -121,6 +131,7 @@ class RunWriter:
 
     def __init__(self, log_dir: str):
         self.log_dir = log_dir
+        self._trial = trial_id(log_dir)  # now: a later chdir must not change it
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._files: dict[str, str] = {}  # split -> the event file its writer created
         self._points: dict[str, PointsFile] = {}  # split -> its file of bulk-written points
@@ -214,7 +225,7 @@ class RunWriter:
         from tensorboard.plugins.hparams import api as hp
 
         with self.writer("").as_default():
-            hp.hparams(dict(values), trial_id=trial_id(self.log_dir))
+            hp.hparams(dict(values), trial_id=self._trial)
         self.flush()
 
     def flush(self) -> None:

@@ -494,3 +494,29 @@ def test_a_logger_dropped_without_close_frees_its_directory(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LossLogger(tmp_path / "run").close()  # no 'another LossLogger of this process'
+
+
+def test_warnings_made_errors_never_leave_the_logger_stuck(tmp_path):
+    """With lossboard's warnings turned into errors, an epoch that warns raises once its values
+    are on disk and its state is reset: later epochs are written, nothing is lost."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lossboard.LossboardWarning)
+        logger = LossLogger(tmp_path / "run", nonfinite="warn", verbose=0)
+        logger.on_train_batch_end(0, {"loss": 1.0, "a": float("nan"), "z": 2.0})
+        with pytest.raises(lossboard.LossboardWarning, match="epoch 0, train component 'a'"):
+            logger.on_epoch_end(0)
+        for epoch in (1, 2):
+            logger.on_train_batch_end(0, {"loss": 3.0 + epoch, "a": 0.5, "z": 2.0})
+            assert logger.on_epoch_end(epoch) == {"loss": 3.0 + epoch, "a": 0.5, "z": 2.0}
+        logger.close()
+        # a second logger on the same folder is refused by the filter and leaves no trace
+        first = LossLogger(tmp_path / "shared")
+        with pytest.raises(lossboard.LossboardWarning, match="is being written by"):
+            LossLogger(tmp_path / "shared")
+        first.close()
+        LossLogger(tmp_path / "shared").close()  # nothing left registered: no warning
+    train = read_split(tmp_path / "run", "train")
+    assert train["epoch_loss"] == {0: 1.0, 1: 4.0, 2: 5.0}
+    assert train["epoch_z"] == {0: 2.0, 1: 2.0, 2: 2.0}
+    assert np.isnan(train["epoch_a"][0])  # written as NaN, as nonfinite="warn" says
+    assert train["epoch_a"][1] == 0.5 and train["epoch_a"][2] == 0.5
