@@ -50,8 +50,12 @@ def shape(epochs: int = DEMO_EPOCHS) -> str:
     runs = len(DEMO_CONFIGS) * len(DEMO_SEEDS)
     return (
         f"{runs} runs: {len(DEMO_CONFIGS)} learning rates x {len(DEMO_SEEDS)} seeds, "
-        f"{epochs} epoch{'s' if epochs != 1 else ''} each"
+        f"{_epochs(epochs)} each"
     )
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
 
 
 def make_data(n: int, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +145,7 @@ def train_all(seeds_dir: str, epochs: int = DEMO_EPOCHS, quiet: bool = False) ->
             if not quiet:
                 print(
                     f"{run:>15}: loss {history['loss']:.4f}  val_loss {history['val_loss']:.4f}  "
-                    f"({epochs} epoch{'s' if epochs != 1 else ''})"
+                    f"({_epochs(epochs)})"
                 )
 
 

@@ -90,7 +90,14 @@ def held() -> Iterator[None]:
     _HELD.messages = []
     try:
         yield
-    finally:
+    except BaseException:
+        # The block's own error comes first: a warning that a filter makes an error must not
+        # replace it (the warnings are still given where filters let them through).
         waiting, _HELD.messages = _HELD.messages, None
         for message, category in waiting:
-            warn(message, category)
+            with contextlib.suppress(Exception):
+                warn(message, category)
+        raise
+    waiting, _HELD.messages = _HELD.messages, None
+    for message, category in waiting:
+        warn(message, category)

@@ -520,3 +520,19 @@ def test_warnings_made_errors_never_leave_the_logger_stuck(tmp_path):
     assert train["epoch_z"] == {0: 2.0, 1: 2.0, 2: 2.0}
     assert np.isnan(train["epoch_a"][0])  # written as NaN, as nonfinite="warn" says
     assert train["epoch_a"][1] == 0.5 and train["epoch_a"][2] == 0.5
+
+
+def test_an_epoch_error_is_not_replaced_by_a_warning_made_an_error(tmp_path):
+    """nonfinite="raise" and a warning in one epoch end, warnings as errors: the
+    FloatingPointError is what the caller gets, with every finite value written."""
+    with LossLogger(tmp_path / "run") as first:
+        first.on_train_batch_end(0, {"loss": 1.0})
+        first.on_epoch_end(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lossboard.LossboardWarning)
+        logger = LossLogger(tmp_path / "run", verbose=0)
+        logger.on_train_batch_end(0, {"loss": 2.0, "a": float("nan")})
+        with pytest.raises(FloatingPointError, match="'a'"):
+            logger.on_epoch_end(0)  # epoch 0 again: warned about, after the error
+        logger.close()
+    assert read_split(tmp_path / "run", "train")["epoch_loss"] == {0: 2.0}
