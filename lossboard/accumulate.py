@@ -370,6 +370,8 @@ class Accumulator:
         self, logs: Mapping[str, Any], sample_weight: Any = None, batch_size: Any = None
     ) -> None:
         """Writes the update of one batch into the ``tf.function`` being traced."""
+        if not logs:
+            return  # nothing logged: no op added (as an eager call with no components)
         staged, names = [], []
         for name, value in logs.items():
             weight = batch_lib.weight_for(name, sample_weight)

@@ -138,3 +138,29 @@ def check_eager(where: str) -> None:
             "so call it eagerly, after the step returns (outside tf.function). Inside a step, "
             "log values with on_train_batch_end or on_test_batch_end. The logger is unchanged."
         )
+
+
+def batch_and_logs(batch: Any, logs: Any, where: str) -> Any:
+    """The logs of a batch call, whose ``batch`` index is optional.
+
+    ``on_train_batch_end(step, logs)`` is Keras' form; ``on_train_batch_end(logs)`` (a mapping
+    first) and ``on_train_batch_end(logs=logs)`` log the same. Any other first argument
+    without ``logs`` would log nothing in silence, so it is refused.
+    """
+    if logs is not None or batch is None:
+        return logs
+    if isinstance(batch, Mapping):
+        return batch  # the logs, passed first: the batch index is not needed
+    if isinstance(batch, numbers.Integral | np.integer) or _integer_tensor(batch):
+        return None  # an index alone: nothing to log, as Keras' own hooks
+    raise TypeError(
+        f"{where}: got {batch_lib.describe(batch)} as the batch index and no logs. Pass the "
+        f"losses as logs: {where}(step, {{'loss': loss}}) or {where}(logs={{'loss': loss}})."
+    )
+
+
+def _integer_tensor(value: Any) -> bool:
+    """A scalar integer tensor or array: a step counter inside ``tf.function``, say."""
+    if isinstance(value, tf.Tensor | tf.Variable):
+        return value.dtype.is_integer and value.shape.rank == 0
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu"

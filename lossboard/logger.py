@@ -156,12 +156,18 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
     # ------------------------------------------------------------------ batch calls
     @tf_private.not_converted
     def on_train_batch_end(
-        self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
+        self,
+        batch: Any = None,
+        logs: Any = None,
+        *,
+        sample_weight: Any = None,
+        batch_size: Any = None,
     ) -> None:
         """Records the loss components of one training batch (call 1 of 2).
 
         Args:
-            batch: The batch index within the epoch (not used for the values).
+            batch: The batch index within the epoch (not used for the values; optional:
+                ``on_train_batch_end(logs, batch_size=n)`` and ``logs=`` work too).
             logs: A mapping from component name to value, or a single value
                 (logged as ``"loss"``). A value is a Python or NumPy number, a
                 scalar tensor, or a tensor of per-example losses of any shape.
@@ -179,6 +185,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 batch is then not recorded at all.
         """
         self._check_open("on_train_batch_end")
+        logs = arguments.batch_and_logs(batch, logs, "on_train_batch_end")
         if batch_size is not None:
             batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_train_batch_end")
         with self._lock:
@@ -186,7 +193,12 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
 
     @tf_private.not_converted
     def on_test_batch_end(
-        self, batch: Any, logs: Any = None, *, sample_weight: Any = None, batch_size: Any = None
+        self,
+        batch: Any = None,
+        logs: Any = None,
+        *,
+        sample_weight: Any = None,
+        batch_size: Any = None,
     ) -> None:
         """Records the loss components of one validation batch.
 
@@ -194,6 +206,7 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         are written under ``<log_dir>/validation`` and returned with ``val_``.
         """
         self._check_open("on_test_batch_end")
+        logs = arguments.batch_and_logs(batch, logs, "on_test_batch_end")
         if batch_size is not None:
             batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_test_batch_end")
         if self._evaluate is not None:

@@ -336,3 +336,29 @@ def test_closed_logger_refuses_calls_and_close_twice_is_fine(tmp_path):
     logger.close()
     with pytest.raises(RuntimeError, match="closed"):
         logger.on_train_batch_end(0, 1.0)
+
+
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_the_batch_index_is_optional(tmp_path, read_events, in_graph):
+    """Loops without enumerate: logs first or by name; an index alone logs nothing; a value in
+    the index's place with no logs is refused, not dropped in silence."""
+    batches = [np.array([1.0, 2.0, 3.0], np.float32), np.array([5.0], np.float32)]
+    with LossLogger(tmp_path) as logger:
+
+        def log(x):
+            logger.on_train_batch_end({"loss": tf.reduce_mean(x)}, batch_size=tf.shape(x)[0])
+            logger.on_test_batch_end(logs={"loss": x})
+            logger.on_test_batch_end(tf.constant(7))  # an index alone (inside tf.function too)
+
+        step = tf.function(log) if in_graph else log
+        for x in batches:
+            step(tf.constant(x))
+        with pytest.raises(TypeError, match=r"as the batch index and no logs.*logs=\{'loss'"):
+            logger.on_train_batch_end(tf.constant(0.5))
+        history = logger.on_epoch_end(0)
+    expected = np.concatenate(batches).astype(np.float64).mean()  # 11 / 4: exact over examples
+    assert history["loss"] == pytest.approx(expected) and history["val_loss"] == pytest.approx(
+        expected
+    )
+    assert read_events(tmp_path, "train")["epoch_loss"][0] == pytest.approx(expected, rel=2e-7)
+    assert read_events(tmp_path, "validation")["epoch_loss"][0] == pytest.approx(expected, rel=2e-7)
