@@ -45,11 +45,11 @@ CORE = [
     "tests/test_legacy_keras.py",
     "tests/test_imports.py",
     "tests/test_reader.py",
-    "tests/test_mean.py",
-    "tests/test_batch.py",
+    "tests/test_component_mean.py",
+    "tests/test_inputs.py",
     "tests/test_tf_private.py",  # TensorFlow's private API moves between releases
     "tests/test_pending.py",
-    "tests/test_accumulate.py",
+    "tests/test_accumulator.py",
 ]
 
 VERSIONS = """

@@ -57,7 +57,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lossboard import LossLogger, pending, tf_private  # noqa: E402
+from lossboard import LossLogger  # noqa: E402
+from lossboard.accumulate import (
+    pending,
+    tf_private,  # noqa: E402
+)
 
 BATCH = 256
 BARE = "bare loop"

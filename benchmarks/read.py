@@ -30,7 +30,7 @@ READERS = ("lossboard", "lossboard-epochs", "tbparse", "event_accumulator")
 def _split_points(values: np.ndarray, names: list[str], start: float, spe: int, train: bool):
     """The points of one split in the order a logger writes them: per step its ``batch_*``
     values (train only), and after every ``spe`` steps the epoch's ``epoch_*`` means."""
-    from lossboard.eventfile import Points
+    from lossboard.events.encode import Points
 
     steps, components = values.shape
     tags = [f"batch_{n}" for n in names] + [f"epoch_{n}" for n in names]
@@ -52,9 +52,9 @@ def _split_points(values: np.ndarray, names: list[str], start: float, spe: int, 
 
 
 def generate(root: str, runs: int, steps: int, components: int, steps_per_epoch: int) -> int:
-    """Writes the root with ``lossboard.eventfile`` (the bytes ``tf.summary.scalar``
+    """Writes the root with ``lossboard.events.encode`` (the bytes ``tf.summary.scalar``
     writes, tested against the protos); returns the number of points."""
-    from lossboard.eventfile import encode, record
+    from lossboard.events.encode import encode, record
 
     rng = np.random.default_rng(0)
     names = ["loss"] + [f"part{i}" for i in range(components - 1)]
@@ -84,7 +84,7 @@ def _rss(field: str) -> int:
 
 
 def _lossboard(root: str, tags: str | None = None) -> tuple:
-    import lossboard.reader as lr
+    import lossboard.reader.read as lr
 
     df = lr.load(root, tags=tags)
     return df.run.astype(str), df.split.astype(str), df.tag.astype(str), df.step, df.value

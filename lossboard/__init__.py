@@ -21,26 +21,26 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "LossLogger": "lossboard.logger",
-    "ComponentMean": "lossboard.mean",
-    "load": "lossboard.reader",
-    "new_run_dir": "lossboard.runs",
-    "compare_groups": "lossboard.grouped",
-    "EventFileWarning": "lossboard.reader",
+    "LossLogger": "lossboard.logger.loss_logger",
+    "ComponentMean": "lossboard.accumulate.component_mean",
+    "load": "lossboard.reader.read",
+    "new_run_dir": "lossboard.run_dirs",
+    "compare_groups": "lossboard.compare.config_table",
+    "EventFileWarning": "lossboard.reader.read",
     "LossboardWarning": "lossboard.warn",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lossboard.grouped import compare_groups  # noqa: F401
-    from lossboard.logger import LossLogger  # noqa: F401
-    from lossboard.mean import ComponentMean  # noqa: F401
-    from lossboard.reader import (
+    from lossboard.accumulate.component_mean import ComponentMean  # noqa: F401
+    from lossboard.compare.config_table import compare_groups  # noqa: F401
+    from lossboard.logger.loss_logger import LossLogger  # noqa: F401
+    from lossboard.reader.read import (
         EventFileWarning,  # noqa: F401
         load,  # noqa: F401
     )
-    from lossboard.runs import new_run_dir  # noqa: F401
+    from lossboard.run_dirs import new_run_dir  # noqa: F401
     from lossboard.warn import LossboardWarning  # noqa: F401
 
 

@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[list, dict]:
     """The points of ``tags`` and the hparams under ``args.root``, without runs that
     ``aggregate`` wrote there. Records of other tags are skipped without being decoded."""
-    from lossboard import groups, reader
+    from lossboard.compare import configurations as groups
+    from lossboard.reader import read as reader
 
     points, hparams = reader.read_root(args.root, tags=list(tags))
     sources = groups.source_runs(points, args.root)
@@ -119,7 +120,8 @@ def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[list, dict]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from lossboard import compare, grouped
+    from lossboard.compare import config_table as grouped
+    from lossboard.compare import run_table as compare
 
     for option, path, example in (
         ("--csv", args.csv, "table.csv"),
@@ -148,7 +150,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from lossboard import plot
+    from lossboard.compare import plot
 
     points, hparams = _read(args, args.tags or ["epoch_*"])
     done = plot.plot_runs(
@@ -166,7 +168,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    from lossboard import aggregate
+    from lossboard.compare import aggregate
 
     points, hparams = _read(args, ["epoch_*"])
     result = aggregate.aggregate_root(

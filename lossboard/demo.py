@@ -161,10 +161,11 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     """
     if epochs < 1:
         raise ValueError(f"epochs: got {epochs}; expected 1 or more, such as {DEMO_EPOCHS}.")
-    from lossboard import grouped, reader
-    from lossboard.aggregate import aggregate_root
-    from lossboard.quiet import import_tensorflow_quietly
-    from lossboard.runs import new_run_dir
+    from lossboard.compare import config_table as grouped
+    from lossboard.compare.aggregate import aggregate_root
+    from lossboard.logger.quiet import import_tensorflow_quietly
+    from lossboard.reader import read as reader
+    from lossboard.run_dirs import new_run_dir
 
     started = time.perf_counter()
     import_tensorflow_quietly()

@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 # Imported first, as users do: importing lossboard must not start TensorFlow's runtime, or the
 # device configuration and MultiWorkerMirroredStrategy() below would fail.
 from lossboard import LossLogger  # noqa: E402
-from lossboard.distribute import num_workers  # noqa: E402
+from lossboard.accumulate.distribute import num_workers  # noqa: E402
 
 EPOCHS = 2
 

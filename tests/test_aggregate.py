@@ -12,7 +12,7 @@ from seeded import CONFIGS, SEEDS, lossboard_cli, write_seeded_runs
 
 from conftest import close_to, read_split
 from lossboard import LossLogger
-from lossboard.reader import read_root
+from lossboard.reader.read import read_root
 
 
 def digest(root) -> dict[str, str]:

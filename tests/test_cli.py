@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from seeded import lossboard_cli as lossboard
 
-from lossboard import LossboardWarning, LossLogger, reader
+from lossboard import LossboardWarning, LossLogger
+from lossboard.reader import read as reader
 
 RUNS = {  # run -> (hparams, train losses per epoch, validation losses per epoch)
     "lr_0.1": ({"lr": 0.1, "opt": "sgd"}, [3.0, 2.0, 1.5], [3.5, 2.6, 2.2]),

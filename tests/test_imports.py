@@ -8,19 +8,22 @@ lossboard first too.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import lossboard
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import importlib, pkgutil
 import lossboard
-for module in pkgutil.iter_modules(lossboard.__path__):
-    if module.name != "__main__":
-        importlib.import_module("lossboard." + module.name)
+for module in pkgutil.walk_packages(lossboard.__path__, "lossboard."):
+    if module.name != "lossboard.__main__":
+        importlib.import_module(module.name)
 for name in lossboard.__all__:
     getattr(lossboard, name)
 
@@ -54,3 +57,84 @@ def test_every_import_then_device_configuration(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "{'loss': 1.5}"
+
+
+# ----------------------------------------------------------------------------- the layout
+LIBRARY = Path(lossboard.__file__).parent
+FREE_OF_TENSORFLOW = ("events", "reader", "compare")
+SHIMS = ("plot.py", "aggregate.py")
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in LIBRARY.rglob("*.py"):
+        parts = path.relative_to(LIBRARY.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _imported(path: Path, known: dict[str, Path]) -> set[str]:
+    """Every lossboard module ``path`` imports, anywhere (TYPE_CHECKING and functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("lossboard")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lossboard"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return {name for name in found if name in known}
+
+
+def test_no_import_circle():
+    """The modules import each other one way, counting imports under TYPE_CHECKING."""
+    known = _module_names()
+    graph = {name: _imported(path, known) - {name} for name, path in known.items()}
+    done: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> None:
+        if name in stack:
+            raise AssertionError("import circle: " + " -> ".join(stack[stack.index(name) :]))
+        if name in done:
+            return
+        for other in sorted(graph[name]):
+            if not known[other].name == "__init__.py":  # a package's init maps, never drives
+                visit(other, [*stack, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_folders_show_the_paths():
+    """At most 10 modules at the top; each folder's docstring names every file in it; the
+    TensorFlow-free folders never import TensorFlow at module level."""
+    top = sorted(p.name for p in LIBRARY.glob("*.py"))
+    assert len(top) <= 10, top
+    for folder in sorted(p for p in LIBRARY.iterdir() if (p / "__init__.py").exists()):
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+        missing = [f.name for f in folder.glob("*.py") if f.name != "__init__.py"]
+        missing = [name for name in missing if f"``{name}``" not in doc]
+        assert not missing, f"{folder.name}/__init__.py does not map {missing}"
+    # the import paths the docs teach stay as one-line re-exports of the compare folder
+    for shim in SHIMS:
+        assert "from lossboard.compare." in (LIBRARY / shim).read_text()
+    stems = [p.stem for p in LIBRARY.rglob("*.py") if p.stem != "__init__" and p.parent != LIBRARY]
+    stems += [p.stem for p in LIBRARY.glob("*.py") if p.name not in SHIMS]
+    assert len(stems) == len(set(stems)), "two modules share a name"
+
+
+def test_tensorflow_free_parts_import_without_it():
+    """events/, reader/, compare/ (and the command line) work where TensorFlow is not even
+    importable: the reading and comparing side never needs it."""
+    names = [
+        n for n in _module_names() if n.split(".")[1:2] and n.split(".")[1] in FREE_OF_TENSORFLOW
+    ]
+    names += ["lossboard.cli", "lossboard.run_dirs", "lossboard.layout", "lossboard.warn"]
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"
+        + "".join(f"import {name}\n" for name in sorted(names))
+        + "print('imported', len(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted(p.name for p in (ROOT / "lossboard").glob("*.py"))
+#: Every module of the package, subfolders included, as paths inside it.
+MODULES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "lossboard").rglob("*.py"))
 JUNK = re.compile(r"(^|/)(tests|\.venv|\.nox|__pycache__|logs|site|dist|build|\.git)(/|$)|\.pyc$")
 
 
@@ -58,7 +59,7 @@ def test_sdist_holds_the_package_readme_license_and_config_only(dist):
         names = [name.split("/", 1)[1] for name in tar.getnames() if "/" in name]
     for needed in ("README.md", "LICENSE", "setup.cfg", "pyproject.toml", "PKG-INFO"):
         assert needed in names
-    assert {f"lossboard/{m}" for m in MODULES} <= set(names)
+    assert set(MODULES) <= set(names)
     assert [n for n in names if JUNK.search(n)] == []
 
 
@@ -69,7 +70,7 @@ def test_wheel_holds_the_package_and_its_command(dist):
         entry_points = whl.read(f"{info}/entry_points.txt").decode()
         metadata = whl.read(f"{info}/METADATA").decode()
     assert {n.split("/")[0] for n in names} == {"lossboard", info}
-    assert sorted(n.split("/")[1] for n in names if n.startswith("lossboard/")) == MODULES
+    assert sorted(n for n in names if n.startswith("lossboard/")) == MODULES
     assert "lossboard = lossboard.cli:main" in entry_points
     assert f"{info}/licenses/LICENSE" in names
     cfg = _setup_cfg()

@@ -19,9 +19,10 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossboard import LossboardWarning, pending
-from lossboard.accumulate import Accumulator
-from lossboard.tf_private import EagerTensor
+from lossboard import LossboardWarning
+from lossboard.accumulate import pending
+from lossboard.accumulate.accumulator import Accumulator
+from lossboard.accumulate.tf_private import EagerTensor
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int32": np.int32}
 

@@ -8,8 +8,8 @@ import pytest
 from seeded import CONFIGS, lossboard_cli, write_seeded_runs
 
 from lossboard import LossLogger
-from lossboard.plot import LEGEND_CAP, colours, configuration_lines, plot_runs
-from lossboard.reader import read_root
+from lossboard.compare.plot import LEGEND_CAP, colours, configuration_lines, plot_runs
+from lossboard.reader.read import read_root
 
 pytest.importorskip("matplotlib")
 

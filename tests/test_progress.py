@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from lossboard import LossLogger
-from lossboard.progress import Progress, resolve_verbose
+from lossboard.logger.progress import Progress, resolve_verbose
 
 
 def test_verbose_1_prints_one_line_per_epoch(tmp_path, capsys):

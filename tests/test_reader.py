@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lossboard
-from lossboard import LossLogger, reader
-from lossboard.reader import COLUMNS, read_root
+from lossboard import LossLogger
+from lossboard.reader import read as reader
+from lossboard.reader.read import COLUMNS, read_root
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

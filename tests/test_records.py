@@ -18,7 +18,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 import lossboard
 from lossboard import LossLogger
-from lossboard.reader import EventFileWarning, read_back, read_root, records
+from lossboard.reader.read import EventFileWarning, read_back, read_root, records
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -255,7 +255,7 @@ def test_records_across_block_boundaries_read_the_same(tmp_path, monkeypatch, bl
             for i in range(100):
                 logger.on_train_batch_end(i, {"loss": float(i + 100 * epoch)})
             logger.on_epoch_end(epoch)
-    monkeypatch.setattr(lossboard.reader, "_BLOCK", block)  # records longer than a block, too
+    monkeypatch.setattr(lossboard.reader.read, "_BLOCK", block)  # records longer than a block, too
     points, hparams = read_root(tmp_path)
     assert hparams == {"run": {"lr": 0.1}}
     batch = [(p.step, p.value) for p in points if p.tag == "batch_loss"]

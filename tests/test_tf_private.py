@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lossboard import tf_private
+from lossboard.accumulate import tf_private
 
 
 def test_the_fast_path_api_is_present():

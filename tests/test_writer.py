@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lossboard import LossLogger
-from lossboard.writer import NoopRunWriter, RunWriter, prepare_run_dir, run_writer
+from lossboard.logger.writer import NoopRunWriter, RunWriter, prepare_run_dir, run_writer
 
 
 def _gfile_scalars(pattern: str) -> dict[tuple[str, str, int], float]:

@@ -87,9 +87,9 @@ def screenshots(cwd: str, logdir: str, pages: tuple[tuple[str, str], ...]) -> li
 
 def main() -> int:
     from lossboard import demo
-    from lossboard.aggregate import aggregate_root
-    from lossboard.plot import plot_runs
-    from lossboard.reader import read_root
+    from lossboard.compare.aggregate import aggregate_root
+    from lossboard.compare.plot import plot_runs
+    from lossboard.reader.read import read_root
 
     cwd = tempfile.mkdtemp(prefix="lossboard-shot-")
     os.chdir(cwd)  # relative paths everywhere: HParams' trial ids are paths from here

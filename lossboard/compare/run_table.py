@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from lossboard.groups import curves, varying_keys
+from lossboard.compare.configurations import curves, varying_keys
 from lossboard.layout import SPLITS
-from lossboard.reader import Point
+from lossboard.reader.read import Point
 
 SPLIT_ORDER = SPLITS
 
@@ -86,7 +86,7 @@ def summarize(
     Every run is ranked by the final value of one split (see ``rank_split``).
 
     Args:
-        points: Scalars read back (see ``lossboard.reader.read_root``).
+        points: Scalars read back (see ``lossboard.reader.read.read_root``).
         hparams: Each run's hyperparameters.
         tag: The tag to compare, such as ``"epoch_loss"``.
         runs: A glob on run names (``"lr_*"``); all runs by default.

@@ -21,8 +21,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from lossboard import files
-from lossboard.records import HEADER, masked_crc32c, masked_crc32c_at
+from lossboard.events import files
+from lossboard.events.framing import HEADER, masked_crc32c, masked_crc32c_at
 
 # An Event: wall_time (field 1, double), step (field 2, varint, left out when 0),
 # summary (field 5) holding one Summary.Value: tag (1), tensor (8), metadata (9).
@@ -160,7 +160,7 @@ class PointsFile:
         directory: The folder (created if missing), local or ``scheme://``.
 
     Examples:
-        >>> import numpy as np, lossboard.reader
+        >>> import numpy as np, lossboard.reader.read
         >>> f = PointsFile("logs/doc-points/train")
         >>> f.write(Points(np.array([1, 2]), np.array([1.7e9, 1.7e9]),
         ...                np.array([0, 0]), np.array([0.5, 0.25]), ["batch_loss"]))

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lossboard import batch as batch_lib
+from lossboard.accumulate import inputs as batch_lib
 
 _KNOWN = (numbers.Real, np.ndarray, np.generic, tf.Tensor, tf.Variable)
 

@@ -1,14 +1,14 @@
 """Event files on disk -> rows of scalars and hparams, without importing TensorFlow.
 
-Reads the TFRecord framing itself (``lossboard.records``), verifies every
+Reads the TFRecord framing itself (``lossboard.events.framing``), verifies every
 checksum, and decodes ``tf.summary.scalar`` records many at a time
-(``lossboard.events``), so ``lossboard compare`` starts in a fraction of a
+(``lossboard.events.decode``), so ``lossboard compare`` starts in a fraction of a
 second and a root of millions of points loads into columns, not Python
 objects. Tolerates runs being written while they are read and a truncated last
 record (a killed writer). A corrupt record, or something named like an event
 file that cannot be read, costs a ``EventFileWarning`` and the data after
 it in that file, never an exception. Paths with a scheme (``gs://``, ...) are
-read through ``tf.io.gfile`` (``lossboard.files``).
+read through ``tf.io.gfile`` (``lossboard.events.files``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lossboard import events, files
-from lossboard import records as records_
-from lossboard import table as table_
+from lossboard.events import decode as events
+from lossboard.events import files
+from lossboard.events import framing as records_
 from lossboard.layout import EPOCH_PREFIX, SPLITS
-from lossboard.table import Piece, Table
+from lossboard.reader import table as table_
+from lossboard.reader.table import Piece, Table
 from lossboard.warn import LossboardRuntimeWarning, warn
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -10,17 +10,18 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from lossboard import arguments, keras_caller, tf_private
-from lossboard import batch as batch_lib
-from lossboard.distribute import check_supported, is_chief
-from lossboard.keras_caller import KerasCall
+from lossboard.accumulate import inputs as batch_lib
+from lossboard.accumulate import tf_private
+from lossboard.accumulate.component_mean import ComponentMean
+from lossboard.accumulate.distribute import check_supported, is_chief
+from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import TRAIN, VALIDATION, history_key
-from lossboard.legacy_keras import LegacyKerasHooks
-from lossboard.mean import ComponentMean
-from lossboard.modes import CustomLoop, Fit, Mode
-from lossboard.nonfinite import Nonfinite
-from lossboard.progress import Progress, resolve_verbose
-from lossboard.run import Run
+from lossboard.logger import arguments, keras_caller
+from lossboard.logger.keras_caller import KerasCall
+from lossboard.logger.legacy_keras import LegacyKerasHooks
+from lossboard.logger.modes import CustomLoop, Fit, Mode
+from lossboard.logger.progress import Progress, resolve_verbose
+from lossboard.logger.run import Run
 from lossboard.warn import held
 
 
@@ -184,12 +185,21 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
             TypeError, ValueError: For bad input, naming the component; the
                 batch is then not recorded at all.
         """
-        self._check_open("on_train_batch_end")
-        logs = arguments.batch_and_logs(batch, logs, "on_train_batch_end")
-        if batch_size is not None:
-            batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_train_batch_end")
+        logs, batch_size = self._batch_call(
+            "on_train_batch_end", batch, logs, sample_weight, batch_size
+        )
         with self._lock:
             self._current_mode().train_batch(logs, sample_weight, batch_size)
+
+    def _batch_call(
+        self, where: str, batch: Any, logs: Any, sample_weight: Any, batch_size: Any
+    ) -> tuple[Any, Any]:
+        """What both batch calls check first: open, the logs, ``batch_size``."""
+        self._check_open(where)
+        logs = arguments.batch_and_logs(batch, logs, where)
+        if batch_size is not None:
+            batch_size = batch_lib.check_batch_size(batch_size, sample_weight, where)
+        return logs, batch_size
 
     @tf_private.not_converted
     def on_test_batch_end(
@@ -205,10 +215,9 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
         Takes the same arguments as ``on_train_batch_end``; the averages
         are written under ``<log_dir>/validation`` and returned with ``val_``.
         """
-        self._check_open("on_test_batch_end")
-        logs = arguments.batch_and_logs(batch, logs, "on_test_batch_end")
-        if batch_size is not None:
-            batch_size = batch_lib.check_batch_size(batch_size, sample_weight, "on_test_batch_end")
+        logs, batch_size = self._batch_call(
+            "on_test_batch_end", batch, logs, sample_weight, batch_size
+        )
         if self._evaluate is not None:
             if self._evaluate.running():
                 return  # Keras' running means; its final means come with on_test_end

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossboard import arguments
-from lossboard import batch as batch_lib
-from lossboard.keras_caller import KerasCall
+from lossboard.accumulate import inputs as batch_lib
+from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_of
-from lossboard.nonfinite import Nonfinite
-from lossboard.progress import Progress
-from lossboard.run import Run
+from lossboard.logger import arguments
+from lossboard.logger.keras_caller import KerasCall
+from lossboard.logger.progress import Progress
+from lossboard.logger.run import Run
 from lossboard.warn import LossboardRuntimeWarning, warn
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

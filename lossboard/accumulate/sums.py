@@ -63,3 +63,11 @@ def total(parts: list[Sums]) -> Sums:
     for part in parts[1:]:
         out = out + part
     return out
+
+
+class HostSum(NamedTuple):
+    """A host value (Python or NumPy), reduced on the spot."""
+
+    total: float
+    weight: float
+    finite: bool

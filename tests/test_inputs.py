@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from lossboard import LossLogger
-from lossboard.batch import weight_shape_plan
+from lossboard.accumulate.inputs import weight_shape_plan
 
 SHAPES = [  # (values, sample_weight)
     ((), ()),

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossboard import files
-from lossboard.eventfile import Points, PointsFile
+from lossboard.events import files
+from lossboard.events.encode import Points, PointsFile
 
 
 def prepare_run_dir(log_dir: str | os.PathLike) -> str:

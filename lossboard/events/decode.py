@@ -17,7 +17,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, types_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from lossboard.records import at, distinct
+from lossboard.events.framing import at, distinct
 
 _NUMPY_DTYPES = {
     types_pb2.DT_FLOAT: np.float32,

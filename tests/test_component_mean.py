@@ -84,7 +84,7 @@ def test_results_read_from_another_thread_lose_nothing(
     import threading
     import time
 
-    from lossboard.pending import Pending
+    from lossboard.accumulate.pending import Pending
 
     sums = Pending.sums
 

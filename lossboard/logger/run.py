@@ -11,14 +11,14 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossboard import sharing
-from lossboard.accumulate import Accumulator
-from lossboard.curves import BatchCount, BatchCurves
+from lossboard.accumulate.accumulator import Accumulator
+from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
-from lossboard.nonfinite import Nonfinite
-from lossboard.reader import read_back
+from lossboard.logger import sharing
+from lossboard.logger.batch_curves import BatchCount, BatchCurves
+from lossboard.logger.writer import prepare_run_dir, run_writer
+from lossboard.reader.read import read_back
 from lossboard.warn import LossboardRuntimeWarning, warn
-from lossboard.writer import prepare_run_dir, run_writer
 
 
 def _nothing() -> None:

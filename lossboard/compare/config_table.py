@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lossboard.compare import (
+from lossboard.compare.configurations import Configuration, curves, group_runs, varying_keys
+from lossboard.compare.run_table import (
     SPLIT_ORDER,
     best_of,
     fmt,
@@ -27,9 +28,8 @@ from lossboard.compare import (
     split_label,
     spread,
 )
-from lossboard.groups import Configuration, curves, group_runs, varying_keys
-from lossboard.reader import Point
-from lossboard.stats import Spread, welch_t_test
+from lossboard.compare.stats import Spread, welch_t_test
+from lossboard.reader.read import Point
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -110,7 +110,7 @@ def summarize_groups(
     """Configurations of the runs that have ``tag``, best first.
 
     Args:
-        points: Scalars read back (see ``lossboard.reader.read_root``).
+        points: Scalars read back (see ``lossboard.reader.read.read_root``).
         hparams: Each run's hyperparameters.
         over: The hparams that vary within a configuration, such as ``["seed"]``.
         tag: The tag to compare.

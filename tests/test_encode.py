@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
-from lossboard import reader
-from lossboard.eventfile import Points, PointsFile, encode, record
+from lossboard.events.encode import Points, PointsFile, encode, record
+from lossboard.reader import read as reader
 
 
 def proto_bytes(wall: float, step: int, tag: str, value: float) -> bytes:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from lossboard.groups import group_runs
-from lossboard.stats import Spread, betainc, welch_t_test
+from lossboard.compare.configurations import group_runs
+from lossboard.compare.stats import Spread, betainc, welch_t_test
 
 SAMPLES = [
     ([1.0, 2.0, 3.0], [4.0, 5.0, 7.0]),

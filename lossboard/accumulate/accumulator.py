@@ -2,8 +2,8 @@
 
 ``Accumulator`` is the state behind ``LossLogger``: one
 ``ComponentMean`` per component, values pending a fold
-(``lossboard.pending``), and the in-graph sums of calls made inside a
-``tf.function`` (``lossboard.graph``). The per-batch path dispatches no
+(``lossboard.accumulate.pending``), and the in-graph sums of calls made inside a
+``tf.function`` (``lossboard.accumulate.graph_sums``). The per-batch path dispatches no
 TensorFlow op per component (one join per ~256 values, see
 ``pending.RowBlock``) and reads nothing back from the device; results are exact
 at any time because reading one folds first.
@@ -20,14 +20,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from lossboard import batch as batch_lib
-from lossboard import staging, tf_private
-from lossboard.distribute import is_multi_worker, local_parts
-from lossboard.graph import GraphSums
-from lossboard.mean import ComponentMean
-from lossboard.nonfinite import Nonfinite
-from lossboard.pending import Pending, Signature
-from lossboard.sums import Sums, total
+from lossboard.accumulate import inputs as batch_lib
+from lossboard.accumulate import staging, tf_private
+from lossboard.accumulate.component_mean import ComponentMean
+from lossboard.accumulate.distribute import is_multi_worker, local_parts
+from lossboard.accumulate.graph_sums import GraphSums
+from lossboard.accumulate.nonfinite import Nonfinite
+from lossboard.accumulate.pending import Pending, Signature
+from lossboard.accumulate.sums import Sums, total
 from lossboard.warn import warn
 
 #: Pending bytes that trigger a fold, whatever the number of entries. A fold's

@@ -12,7 +12,8 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossboard import LossLogger, curves
+from lossboard import LossLogger
+from lossboard.logger import batch_curves as curves
 from tests.conftest import close_to, read_split
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from lossboard.distribute import updates_go_to_primary
-from lossboard.sums import Sums
+from lossboard.accumulate.distribute import updates_go_to_primary
+from lossboard.accumulate.sums import Sums
 
 _F64 = tf.float64
 

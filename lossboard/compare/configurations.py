@@ -1,6 +1,6 @@
 """Configurations: runs whose hparams are equal except for the keys averaged over (``--over``).
 
-Everything here works on ``lossboard.reader.Point`` rows, without TensorFlow.
+Everything here works on ``lossboard.reader.read.Point`` rows, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lossboard.reader import Point
-from lossboard.runs import _clean, _format
+from lossboard.reader.read import Point
+from lossboard.run_dirs import _clean, _format
 
 #: The file ``lossboard aggregate`` leaves in its output folder; runs under it are not sources.
 MARKER = ".lossboard-aggregate.json"
@@ -41,7 +41,7 @@ def group_runs(
     A run without hparams is its own configuration, named after the run.
 
     Args:
-        hparams: Each run's hyperparameters (from ``lossboard.reader.read_root``).
+        hparams: Each run's hyperparameters (from ``lossboard.reader.read.read_root``).
         run_names: The runs to group.
         over: Hparam names that vary within a configuration, such as ``["seed"]``.
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow.python.framework import ops
 
 from lossboard import LossboardWarning, LossLogger
-from lossboard.accumulate import Accumulator
+from lossboard.accumulate.accumulator import Accumulator
 
 _SYNCS = ("numpy", "_numpy", "__float__", "__int__", "__index__", "__bool__", "__array__")
 
@@ -129,7 +129,7 @@ def test_shape_change_in_steady_state_is_checked_per_batch():
 @pytest.mark.parametrize("shape", [(8, 32, 32), (4096,)])
 def test_pending_memory_is_bounded_in_bytes_and_the_mean_exact(shape):
     """Large losses (per-pixel, long per-example vectors) fold by bytes, not by entry count."""
-    from lossboard.accumulate import FOLD_BYTES
+    from lossboard.accumulate.accumulator import FOLD_BYTES
 
     rng = np.random.default_rng(11)
     acc = Accumulator()  # fold_every=16384 entries would hold 16384 of these
@@ -146,7 +146,7 @@ def test_pending_memory_is_bounded_in_bytes_and_the_mean_exact(shape):
 
 @pytest.mark.parametrize("weight", [None, 3, "per_example"])
 def test_large_values_reduced_at_the_call_keep_weights_and_flag_nonfinite(weight):
-    from lossboard.staging import LARGE
+    from lossboard.accumulate.staging import LARGE
 
     rng = np.random.default_rng(12)
     shape = (16, LARGE // 16)  # exactly LARGE elements: reduced at the call
@@ -177,8 +177,9 @@ def test_large_values_reduced_at_the_call_keep_weights_and_flag_nonfinite(weight
 def test_an_interrupted_fold_loses_nothing(monkeypatch, where, windows):
     """Ctrl-C in a fold (in its ops, before anything is kept) leaves every batch pending:
     the next read folds them all. Eager rows, entries, host values and in-graph sums."""
-    from lossboard import accumulate, pending
-    from lossboard.sums import Sums
+    from lossboard.accumulate import accumulator as accumulate
+    from lossboard.accumulate import pending
+    from lossboard.accumulate.sums import Sums
 
     acc = Accumulator(batch_window=windows)
     seen = []

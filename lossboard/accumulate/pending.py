@@ -25,16 +25,13 @@ With batch curves, ``cut`` ends a window (the batches of one curve point);
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from lossboard import tf_private
-from lossboard.sums import Sums
-
-if TYPE_CHECKING:  # pragma: no cover
-    from lossboard.staging import HostSum
+from lossboard.accumulate import tf_private
+from lossboard.accumulate.sums import HostSum, Sums
 
 _F64 = tf.float64
 #: Kinds of weight of a pending group: one number per entry (kept on the host),

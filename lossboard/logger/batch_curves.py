@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossboard import arguments, tf_private
-from lossboard.accumulate import Accumulator, Windows
-from lossboard.eventfile import Points
+from lossboard.accumulate import tf_private
+from lossboard.accumulate.accumulator import Accumulator, Windows
+from lossboard.events.encode import Points
 from lossboard.layout import BATCH_PREFIX, TRAIN, batch_tag
-from lossboard.writer import RunWriter, write_scalar
+from lossboard.logger import arguments
+from lossboard.logger.writer import RunWriter, write_scalar
 
 #: Seconds a batch-curve point may wait before it is written (TensorBoard
 #: reloads every 5 s by default). Checked at each window's end, so a loop that

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import tensorflow as tf
 
-if TYPE_CHECKING:  # pragma: no cover
-    from lossboard.accumulate import Accumulator
+from lossboard.accumulate.sums import Sums
+
+
+class SumsOwner(Protocol):
+    """What a ``ComponentMean`` reads and updates: its split's ``Accumulator``."""
+
+    lock: threading.RLock
+
+    def running(self) -> Sums | None: ...
+
+    def add(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None: ...
+
+    def add_in_graph(self, logs: Mapping[str, Any], sample_weight: Any = None) -> None: ...
+
+    def reset(self, index: int | None = None) -> None: ...
+
 
 _F64 = tf.float64
 
@@ -38,7 +54,7 @@ class ComponentMean:
 
     dtype = "float64"
 
-    def __init__(self, name: str, owner: Accumulator, index: int):
+    def __init__(self, name: str, owner: SumsOwner, index: int):
         self.name = name
         self._owner = owner
         self._index = index

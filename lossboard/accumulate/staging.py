@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from lossboard import batch as batch_lib
-from lossboard import tf_private
-from lossboard.distribute import local_parts
-from lossboard.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT
+from lossboard.accumulate import inputs as batch_lib
+from lossboard.accumulate import tf_private
+from lossboard.accumulate.distribute import local_parts
+from lossboard.accumulate.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT
+from lossboard.accumulate.sums import HostSum
 
 _F64 = tf.float64
 #: Weights that need no conversion: the common ``sample_weight=len(x)``.
@@ -26,14 +27,6 @@ FAST_WEIGHTS = (int, float)
 #: "per-pixel", "per-token", "per-example" of benchmarks/memory.py).
 LARGE = 1 << 11
 _F64_ENUM = tf.float64.as_datatype_enum
-
-
-class HostSum(NamedTuple):
-    """A host value (Python or NumPy), reduced on the spot."""
-
-    total: float
-    weight: float
-    finite: bool
 
 
 class Staged(NamedTuple):

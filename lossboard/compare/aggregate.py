@@ -1,0 +1,262 @@
+"""One mean run per configuration: ``lossboard aggregate ROOT --over seed -o OUT``.
+
+For every configuration (see ``lossboard.compare.configurations.group_runs``) and every
+``epoch_<name>`` tag of each split, the aggregated run holds, at each epoch that all the
+configuration's runs reached:
+
+- ``epoch_<name>``: the mean over the runs;
+- ``epoch_<name>/std``: the sample standard deviation (``ddof=1``; only with 2+ runs);
+- ``epoch_<name>/min`` and ``epoch_<name>/max``: the smallest and largest value.
+
+A NaN in any run makes that epoch's values NaN: a diverged seed is not averaged away.
+Computing the curves needs no TensorFlow; only writing them does (imported then).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lossboard.compare.configurations import MARKER, Configuration, curves, group_runs
+from lossboard.compare.stats import Spread
+from lossboard.layout import EPOCH_PREFIX
+from lossboard.reader.read import Point
+
+#: Suffixes of the spread tags written beside each mean tag.
+SPREAD_TAGS = ("std", "min", "max")
+
+
+@dataclass
+class Band:
+    """A mean curve with its spread, at the steps every run reached."""
+
+    steps: list[int]
+    spreads: list[Spread]
+
+    @property
+    def mean(self) -> list[float]:
+        return [s.mean for s in self.spreads]
+
+
+def mean_curve(series: Sequence[Mapping[int, float]]) -> Band:
+    """The mean and spread of several runs' curves at the steps all of them have.
+
+    Examples:
+        >>> band = mean_curve([{0: 1.0, 1: 0.5}, {0: 3.0, 1: 1.5, 2: 1.0}])
+        >>> band.steps, band.mean
+        ([0, 1], [2.0, 1.0])
+    """
+    common = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    return Band(common, [Spread.of([s[step] for s in series]) for step in common])
+
+
+@dataclass
+class AggregatedRun:
+    """One configuration's mean curves: ``bands[(split, tag)]``, and what was left out."""
+
+    config: Configuration
+    bands: dict[tuple[str, str], Band] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)
+
+    def hparams(self) -> dict[str, Any]:
+        """The configuration's hparams (without the keys averaged over) and ``runs``: n."""
+        return {**self.config.hparams, "runs": len(self.config.runs)}
+
+
+def aggregate_points(
+    points: Iterable[Point],
+    hparams: Mapping[str, Mapping[str, Any]],
+    over: Sequence[str],
+    runs: str | None = None,
+    tags: Iterable[str] | None = None,
+) -> list[AggregatedRun]:
+    """The mean curves of every configuration (no TensorFlow needed).
+
+    Args:
+        points: Scalars read back (see ``lossboard.reader.read.read_root``).
+        hparams: Each run's hyperparameters.
+        over: The hparams that vary within a configuration, such as ``["seed"]``.
+        runs: A glob on run names.
+        tags: The tags to average (default: every ``epoch_*`` tag).
+
+    Raises:
+        ValueError: When no run has one of the ``over`` hparams.
+    """
+    points = [p for p in points if tags is not None or p.tag.startswith(EPOCH_PREFIX)]
+    by_run = curves(points, tags, runs)
+    configs = group_runs(hparams, {run for run, _, _ in by_run}, over)
+    out = []
+    for config in configs:
+        agg = AggregatedRun(config)
+        uneven: dict[str, list[str]] = {}
+        keys = sorted({(s, t) for r, s, t in by_run if r in config.runs})
+        for split, tag in keys:
+            have = [r for r in config.runs if (r, split, tag) in by_run]
+            if len(have) < len(config.runs):
+                lacking = sorted(set(config.runs) - set(have))
+                agg.left_out.append(
+                    f"{split} {tag}: missing from {len(lacking)} of {len(config.runs)} runs "
+                    f"({', '.join(lacking)}); not written"
+                )
+                continue
+            series = [by_run[(r, split, tag)] for r in have]
+            band = mean_curve(series)
+            extra = sorted(set().union(*series) - set(band.steps))
+            if extra:
+                uneven.setdefault(_steps(extra), []).append(f"{split} {tag}")
+            agg.bands[(split, tag)] = band
+        agg.left_out += [
+            f"{steps}, not reached by every run ({', '.join(where)})"
+            for steps, where in uneven.items()
+        ]
+        out.append(agg)
+    return out
+
+
+def _steps(steps: list[int]) -> str:
+    if len(steps) == 1:
+        return f"epoch {steps[0]}"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"epochs {steps[0]}-{steps[-1]}"
+    return f"epochs {', '.join(map(str, steps))}"
+
+
+@dataclass
+class Written:
+    """What ``write_runs`` did."""
+
+    out: str
+    runs: list[AggregatedRun]
+    replaced: int
+
+    def report(self) -> str:
+        """Lines for the terminal."""
+        lines = []
+        if self.replaced:
+            lines.append(
+                f"replaced {self.replaced} aggregated run(s) written earlier in {self.out}"
+            )
+        for r in self.runs:
+            lines.append(
+                f"{os.path.join(self.out, r.config.name)}: mean of {len(r.config.runs)} run(s) "
+                f"({', '.join(r.config.runs)})"
+            )
+            lines += [f"  left out: {note}" for note in r.left_out]
+        lines.append(
+            f"wrote {len(self.runs)} run(s); tags: epoch_<name> = mean, epoch_<name>/std, "
+            f"/min, /max = spread. Open them: tensorboard --logdir {self.out}"
+        )
+        return "\n".join(lines)
+
+
+def _prepare(out: str) -> int:
+    """Empties ``out`` of an earlier aggregate's runs; refuses a folder with anything else."""
+    if os.path.isfile(out):
+        raise ValueError(f"-o {out!r} is a file; expected a folder for the aggregated runs.")
+    if not os.path.isdir(out) or not os.listdir(out):
+        os.makedirs(out, exist_ok=True)
+        return 0
+    marker = os.path.join(out, MARKER)
+    if not os.path.isfile(marker):
+        raise ValueError(
+            f"-o {out!r} already holds files that lossboard aggregate did not write; "
+            "choose a new or empty folder (it would mix with the mean runs)."
+        )
+    with open(marker, encoding="utf-8") as f:
+        earlier = json.load(f).get("runs", [])
+    names = [n for n in earlier if n and os.sep not in n and "/" not in n and n not in (".", "..")]
+    for name in names:
+        shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+    os.remove(marker)
+    return len(names)
+
+
+def write_runs(
+    aggregated: Sequence[AggregatedRun],
+    out: str | os.PathLike,
+    over: Sequence[str],
+    source: str | os.PathLike = "",
+) -> Written:
+    """Writes each configuration's mean run to ``out/<configuration>``, in Keras' layout.
+
+    Replaces the runs of an earlier ``write_runs`` into ``out``; refuses a non-empty
+    ``out`` that it did not write. Never writes outside ``out``.
+
+    Raises:
+        ValueError: When ``out`` is a file or holds other files.
+    """
+    from lossboard.logger.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from lossboard.logger.writer import RunWriter
+
+    out = os.fspath(out)
+    replaced = _prepare(out)
+    for agg in aggregated:
+        writer = RunWriter(os.path.join(out, agg.config.name))
+        try:
+            for (split, tag), band in agg.bands.items():
+                for step, s in zip(band.steps, band.spreads, strict=True):
+                    values = {tag: s.mean, f"{tag}/min": s.low, f"{tag}/max": s.high}
+                    if s.n > 1:
+                        values[f"{tag}/std"] = s.std
+                    writer.scalars(split, values, step)
+            writer.hparams(agg.hparams())
+        finally:
+            writer.close()
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
+        record = {
+            "source": os.path.abspath(os.fspath(source)) if source else "",
+            "over": list(over),
+            "runs": [a.config.name for a in aggregated],
+            "sources": {a.config.name: a.config.runs for a in aggregated},
+        }
+        json.dump(record, f, indent=1)
+    return Written(out, list(aggregated), replaced)
+
+
+def _refuse_inside_a_run(
+    out: str | os.PathLike, source: str | os.PathLike, run_names: set[str]
+) -> None:
+    """Refuses an ``out`` inside one of the source runs: writing there would change that run."""
+    rel = os.path.relpath(os.path.abspath(out), os.path.abspath(source)).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../"):
+        return
+    for run in sorted(run_names):
+        if run == "." or rel == run or rel.startswith(run + "/"):
+            raise ValueError(
+                f"-o {os.fspath(out)!r} lies inside the source run {run!r}; writing there would "
+                "change that run. Choose a folder beside the runs, such as "
+                f"{os.path.join(os.fspath(source), 'mean')!r}, or outside them."
+            )
+
+
+def aggregate_root(
+    points: Iterable[Point],
+    hparams: Mapping[str, Mapping[str, Any]],
+    over: Sequence[str],
+    out: str | os.PathLike,
+    runs: str | None = None,
+    source: str | os.PathLike = "",
+) -> Written:
+    """``aggregate_points`` then ``write_runs``: what ``lossboard aggregate`` does.
+
+    Examples:
+        >>> from lossboard.reader.read import read_root
+        >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
+        >>> aggregate_root(points, hparams, ["seed"], "logs/seeds-mean")  # doctest: +SKIP
+    """
+    points = list(points)
+    if source:
+        _refuse_inside_a_run(out, source, {p.run for p in points})
+    aggregated = [a for a in aggregate_points(points, hparams, over, runs) if a.bands]
+    if not aggregated:
+        raise ValueError(
+            f"no epoch_* values to aggregate{f' in runs matching {runs!r}' if runs else ''}; "
+            "pass the folder that holds the runs."
+        )
+    return write_runs(aggregated, out, over, source)

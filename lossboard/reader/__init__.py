@@ -1,0 +1,39 @@
+"""The read side, without TensorFlow: every scalar under a root, as columns or a DataFrame.
+
+- ``read.py``: event files found under a root, read (``read_file``, ``read_table``,
+  ``read_root``, ``load``) and checked (``read_back``); ``EventFileWarning``.
+- ``table.py``: the column table: one row per point, newest point per step.
+
+Examples:
+    >>> from lossboard.reader import read_root
+    >>> read_root(".")
+    ([], {})
+"""
+
+from lossboard.reader.read import (
+    COLUMNS,
+    EventFileWarning,
+    Point,
+    event_files,
+    load,
+    read_back,
+    read_file,
+    read_root,
+    read_table,
+    records,
+    run_and_split,
+)
+
+__all__ = [
+    "COLUMNS",
+    "EventFileWarning",
+    "Point",
+    "event_files",
+    "load",
+    "read_back",
+    "read_file",
+    "read_root",
+    "read_table",
+    "records",
+    "run_and_split",
+]
