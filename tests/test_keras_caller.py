@@ -8,15 +8,17 @@ compared with NumPy or with what Keras returned.
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import lossboard
 from conftest import close_to, read_split
 from lossboard import LossLogger
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 SIZES = (32, 32, 26)  # 90 examples: the last batch is short
 
 
@@ -156,3 +158,71 @@ def test_exact_epoch_means_drive_early_stopping_as_fit_would(tmp_path):
     written = read_split(tmp_path, "validation")["epoch_loss"]
     for epoch, value in enumerate(fit_history["val_loss"]):
         assert written[epoch] == pytest.approx(value, rel=1e-4)
+
+
+class _OwnFit(keras.Sequential):
+    """A Model subclass whose own ``fit`` runs a custom loop, driving a CallbackList by hand
+    (a method named ``fit`` with the model as ``self``, but not Keras' ``fit``)."""
+
+    def fit(self, x, y, epochs=1, callbacks=()):  # noqa: D102 - the pattern under test
+        callbacks = keras.callbacks.CallbackList(list(callbacks), model=self)
+        callbacks.on_train_begin()
+        expected = [_custom_epoch(callbacks, self, x, y, epoch).mean() for epoch in range(epochs)]
+        callbacks.on_train_end()
+        return expected
+
+
+def test_a_model_subclass_own_fit_with_a_hand_driven_callback_list_logs_its_batches(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _OwnFit([keras.Input((4,)), keras.layers.Dense(1)])
+    _, x, y = _model_and_data()
+    expected = model.fit(x, y, epochs=2, callbacks=[LossLogger(tmp_path)])
+    written = read_split(tmp_path, "train")["epoch_loss"]
+    assert sorted(written) == [0, 1]  # it used to write nothing: taken for Keras' fit
+    for epoch, value in enumerate(expected):
+        assert close_to(written[epoch], value)
+
+
+class _Forward(keras.callbacks.Callback):
+    """A user's callback that passes fit's batch logs on to a logger."""
+
+    def __init__(self, logger):
+        super().__init__()
+        self.logger = logger
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logger.on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logger.on_epoch_end(epoch)
+
+
+def test_batch_logs_forwarded_from_fit_are_warned_about_once(tmp_path):
+    """fit's batch logs are running means: averaged again they are wrong, so the logger says
+    so (once, naming the fix) instead of writing a wrong epoch value in silence."""
+    model, x, y = _model_and_data()
+    logger = LossLogger(tmp_path, verbose=0)
+    with pytest.warns(lossboard.LossboardWarning, match=r"callbacks=\[logger\]") as caught:
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[_Forward(logger)])
+    assert len([w for w in caught if "while Keras' fit is running" in str(w.message)]) == 1
+    logger.close()
+
+
+def test_a_batch_call_while_fit_drives_checks_only_nearby_frames(tmp_path):
+    """While fit drives the logger, each batch call finds fit's frame among the nearest ones
+    (no walk of the whole stack per batch), and a fit that is gone is noticed."""
+    from lossboard.logger import keras_caller
+
+    model, x, y = _model_and_data()
+    depths = []
+
+    class Depth(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            frame, depth = sys._getframe(), 0
+            methods = keras_caller.keras_methods()
+            while methods.get(frame.f_code) != "fit":
+                frame, depth = frame.f_back, depth + 1
+            depths.append(depth)
+
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[Depth()])
+    assert depths and max(depths) + 2 < keras_caller._NEAR  # + the logger's own frames

@@ -22,7 +22,7 @@ import tensorflow as tf
 from lossboard.accumulate import inputs as batch_lib
 from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_of
-from lossboard.logger import arguments
+from lossboard.logger import arguments, keras_caller
 from lossboard.logger.keras_caller import KerasCall
 from lossboard.logger.progress import Progress
 from lossboard.logger.run import Run
@@ -128,6 +128,7 @@ class CustomLoop(Mode):
         self._checked: set[tuple] = set()
         self._evaluated: dict[str, float] = {}
         self._warned_empty = False
+        self._looked_for_fit = False  # once per logger: see _warn_if_forwarded_from_fit
 
     def train_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         logs, keys = self._checked_logs(logs, sample_weight, "on_train_batch_end")
@@ -172,9 +173,26 @@ class CustomLoop(Mode):
                 )
         if sample_weight is not None:
             batch_lib.check_weight_names(sample_weight, logs, where)
+        if not self._looked_for_fit:
+            self._looked_for_fit = True
+            self._warn_if_forwarded_from_fit(logs, where)
         if keys is not None and len(self._checked) < 256:
             self._checked.add(keys)
         return logs, keys
+
+    @staticmethod
+    def _warn_if_forwarded_from_fit(logs: Mapping[str, Any], where: str) -> None:
+        """Host numbers logged while Keras' ``fit`` runs are its batch logs, passed on by a
+        callback: running means over the epoch so far, which averaged again are wrong."""
+        if not logs or not all(isinstance(v, float | np.floating) for v in logs.values()):
+            return
+        if keras_caller.fit_running():
+            warn(
+                f"{where} got plain numbers ({', '.join(map(repr, logs))}) while Keras' fit is "
+                "running: fit's batch logs are running means over the epoch so far, and "
+                "averaging them again gives a wrong epoch value. Pass the logger to fit itself "
+                "(model.fit(..., callbacks=[logger])), which writes fit's own epoch means."
+            )
 
     def evaluated(self, logs: Mapping[str, Any] | None) -> None:
         """Keeps the final means of a standalone ``model.evaluate`` as this epoch's validation.
