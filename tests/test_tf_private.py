@@ -125,3 +125,48 @@ def test_an_interrupt_while_column_sums_makes_its_constants_leaves_it_usable(mon
         tf_private.column_sums(value, 2, weights, False)
     total, _, nonfinite = tf_private.column_sums(value, 2, weights, False)
     assert total.numpy().tolist() == [4.0, 6.0] and nonfinite.numpy().tolist() == [0.0, 0.0]
+
+
+def _every_path(seed: int) -> dict:
+    """Sums of batches that take every path of the accumulator: steady scalar rows (Pack, the
+    column-sum fold), rank-1 rows (ConcatV2), weighted entries, values of 2048+ elements
+    (mean_f64), NaNs under "skip". Values are quarters: every order of summation is exact."""
+    from lossboard.accumulate.accumulator import Accumulator
+
+    rng = np.random.default_rng(seed)
+    quarters = lambda *shape: (rng.integers(-40, 41, size=shape) / 4).astype(np.float32)  # noqa: E731
+    acc = Accumulator(nonfinite="skip")
+    for step in range(600):
+        acc.add({"a": tf.constant(quarters()), "b": tf.constant(quarters(), tf.float64)})
+        acc.add({"v": tf.constant(quarters(3))})
+        if step % 50 == 0:
+            big = quarters(64, 64)
+            if step == 100:
+                big[3, 4] = np.nan
+            acc.add({"big": tf.constant(big), "w": tf.constant(quarters(4))}, sample_weight=0.5)
+        if step % 128 == 0:
+            acc.fold()
+    return acc.read()
+
+
+def test_every_fallback_gives_the_same_sums(monkeypatch):
+    """The same batches with lossboard's private TensorFlow calls and with their public
+    fallbacks (as on a TensorFlow release that moved them): identical sums, weights and
+    non-finite counts; no private op runs on the public path."""
+    calls: list[str] = []
+    execute = tf_private._execute
+    monkeypatch.setattr(tf_private, "_execute", lambda *a: calls.append(a[0]) or execute(*a))
+    private = _every_path(seed=3)
+    assert {"Pack", "ConcatV2", "Mean", "Sum", "Cast"} <= set(calls)  # the fast paths ran
+
+    def refused(*args):
+        raise AssertionError(f"private op {args[0]} ran on the public path")
+
+    monkeypatch.setattr(tf_private, "_execute", refused)
+    tf_private.use_public_api()
+    try:
+        public = _every_path(seed=3)
+    finally:
+        tf_private.use_public_api(False)
+    assert public == private  # component by component: (mean, count, nonfinite)
+    assert set(public) == {"a", "b", "v", "big", "w"} and public["big"].nonfinite == 1

@@ -51,7 +51,7 @@ shape_tuple: Callable[[Any], tuple]
 if HAS_FAST_PATH:
     dtype_enum = EagerTensor._datatype_enum  # type: ignore[union-attr]
     shape_tuple = EagerTensor._shape_tuple  # type: ignore[union-attr]
-else:  # pragma: no cover
+else:  # pragma: no cover - only on a TensorFlow that renamed them
     dtype_enum, shape_tuple = _public_dtype_enum, _public_shape_tuple
 
 
@@ -83,7 +83,7 @@ def join(values: list[Any], rank: int, enum: int) -> Any:
     values. Keep ``len(values)`` to a few sizes: TensorFlow builds a kernel for
     each (about 25 us per input, once).
     """
-    if not HAS_EXECUTE:  # pragma: no cover
+    if not HAS_EXECUTE:
         op = tf.raw_ops.Pack if rank == 0 else tf.raw_ops.ConcatV2
         return op(values=values, axis=0)
     if rank == 1 and len(values) == 1:  # ConcatV2 takes two or more
@@ -112,7 +112,7 @@ def mean_f64(value: Any) -> Any:
     number, but its three Python wrappers cost about 0.4 ms more per call on a
     (32, 64, 64) value here (benchmark section "shapes").
     """
-    if not (HAS_EXECUTE and is_eager_tensor(value)):  # pragma: no cover
+    if not (HAS_EXECUTE and is_eager_tensor(value)):
         return tf.reduce_mean(tf.cast(value, tf.float64))
     rank = len(shape_tuple(value))
     axes = _ALL_AXES.get(rank)
@@ -147,7 +147,7 @@ def column_sums(vector: Any, rows: int, weights: Any, skip: bool) -> tuple[Any, 
     values here, where the segment sums take about 1.3 ms. None without the
     private execute call: the caller then uses the segment sums.
     """
-    if not (HAS_EXECUTE and is_eager_tensor(vector)):  # pragma: no cover
+    if not (HAS_EXECUTE and is_eager_tensor(vector)):
         return None
     if not _SUM_CONSTANTS:
         with tf.init_scope():
@@ -206,3 +206,37 @@ def in_xla_context() -> bool:
         return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
     except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow that moved it
         return False
+
+
+def use_public_api(public: bool = True) -> None:
+    """Binds the public equivalents of every private call (``public=False``: back again).
+
+    What lossboard does on a TensorFlow release that moved a private name: the tests call it
+    to run each fallback and check that it gives the same sums. Not for users: slower.
+
+    Examples:
+        >>> from lossboard.accumulate import tf_private
+        >>> tf_private.use_public_api()
+        >>> tf_private.HAS_EXECUTE, tf_private.dtype_enum is tf_private._public_dtype_enum
+        (False, True)
+        >>> tf_private.use_public_api(False)
+    """
+    names = globals()
+    if public:
+        names.update(
+            HAS_EXECUTE=False,
+            HAS_FAST_PATH=False,
+            dtype_enum=_public_dtype_enum,
+            shape_tuple=_public_shape_tuple,
+        )
+    else:
+        names.update(_PRIVATE)
+
+
+#: The bindings chosen at import, restored by ``use_public_api(False)``.
+_PRIVATE = {
+    "HAS_EXECUTE": HAS_EXECUTE,
+    "HAS_FAST_PATH": HAS_FAST_PATH,
+    "dtype_enum": dtype_enum,
+    "shape_tuple": shape_tuple,
+}
