@@ -89,11 +89,14 @@ def aggregate_points(
     points = [p for p in points if tags is not None or p.tag.startswith(EPOCH_PREFIX)]
     by_run = curves(points, tags, runs)
     configs = group_runs(hparams, {run for run, _, _ in by_run}, over)
+    series_of: dict[str, set[tuple[str, str]]] = {}  # run -> its (split, tag): linear in runs
+    for run, split, tag in by_run:
+        series_of.setdefault(run, set()).add((split, tag))
     out = []
     for config in configs:
         agg = AggregatedRun(config)
         uneven: dict[str, list[str]] = {}
-        keys = sorted({(s, t) for r, s, t in by_run if r in config.runs})
+        keys = sorted(set().union(*(series_of.get(r, set()) for r in config.runs)))
         for split, tag in keys:
             have = [r for r in config.runs if (r, split, tag) in by_run]
             if len(have) < len(config.runs):
