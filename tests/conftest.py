@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
+
+import lossboard
 
 
 def read_split(run_dir: str | os.PathLike, split: str) -> dict[str, dict[int, float]]:
@@ -72,3 +75,51 @@ def _warnings_name_the_users_line(monkeypatch):
     library = warn._library_dirs()
     wrong = [(path, text) for path, text in spy.files if os.path.abspath(path).startswith(library)]
     assert not wrong, f"lossboard warnings attributed to a library frame: {wrong}"
+
+
+LIBRARY_DIR = os.path.dirname(os.path.abspath(lossboard.__file__)) + os.sep
+
+
+class Interrupter:
+    """A ``sys.settrace`` hook raising ``KeyboardInterrupt`` at the ``at``-th line lossboard
+    runs, the first time it runs line ``at`` (``"logger/run.py:120"``), or the n-th time
+    (``("logger/run.py:120", 2)``): Ctrl-C landing on that statement. ``lines`` lists
+    every line it saw, as ``(function, file:line)``. ``at=None`` only records."""
+
+    def __init__(self, at: int | str | None = None):
+        self.at = at
+        self.lines: list[tuple[str, str]] = []
+        self._counts: dict[str, int] = {}
+        self.fired = False
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            code = frame.f_code
+            where = f"{os.path.relpath(code.co_filename, LIBRARY_DIR)}:{frame.f_lineno}"
+            self.lines.append((code.co_name, where))
+            if not self.fired and self.at in (len(self.lines), where, (where, self._seen(where))):
+                self.fired = True
+                raise KeyboardInterrupt(where)
+        return self._local
+
+    def _seen(self, where: str) -> int:
+        """How many times line ``where`` ran so far (counting this time)."""
+        self._counts[where] = self._counts.get(where, 0) + 1
+        return self._counts[where]
+
+    def _global(self, frame, event, arg):
+        if frame.f_code.co_filename.startswith(LIBRARY_DIR):
+            return self._local
+        return None
+
+    def run(self, call, *args, **kwargs):
+        """``call(*args, **kwargs)`` traced; a KeyboardInterrupt it fired is swallowed."""
+        sys.settrace(self._global)
+        try:
+            return call(*args, **kwargs)
+        except KeyboardInterrupt:
+            if not self.fired:
+                raise
+            return None
+        finally:
+            sys.settrace(None)

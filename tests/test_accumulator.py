@@ -11,6 +11,7 @@ from tensorflow.python.framework import ops
 
 from lossboard import LossboardWarning, LossLogger
 from lossboard.accumulate.accumulator import Accumulator
+from lossboard.accumulate.windows import NO_WINDOWS, BatchWindows
 
 _SYNCS = ("numpy", "_numpy", "__float__", "__int__", "__index__", "__bool__", "__array__")
 
@@ -181,9 +182,8 @@ def test_an_interrupted_fold_loses_nothing(monkeypatch, where, windows):
     from lossboard.accumulate import pending
     from lossboard.accumulate.sums import Sums
 
-    acc = Accumulator(batch_window=windows)
     seen = []
-    acc.window_sink = seen.append
+    acc = Accumulator(windows=BatchWindows(seen.append, 128) if windows else NO_WINDOWS)
 
     @tf.function
     def in_graph(v):
@@ -205,8 +205,8 @@ def test_an_interrupted_fold_loses_nothing(monkeypatch, where, windows):
     target = {
         "segment_sums": (pending, "segment_sums"),
         "merge": (Sums, "__add__"),
-        "graph_read": (accumulate.Accumulator, "_read_graph"),
-        "split_windows": (accumulate.Accumulator, "_split_windows"),
+        "graph_read": (accumulate.Accumulator, "_graph_sums"),
+        "split_windows": (BatchWindows, "split"),
     }[where]
     original = getattr(*target)
 
@@ -231,3 +231,52 @@ def test_an_interrupted_fold_loses_nothing(monkeypatch, where, windows):
         ]
         assert [s for s, _ in rows] == [9, 19, 29, 39][: len(rows)]
         assert [t for _, t in rows][:3] == pytest.approx(eager_a)
+
+
+@pytest.mark.parametrize("call", ["fold", "reset one component", "reset"])
+def test_ctrl_c_at_any_line_of_a_commit_leaves_the_old_state_or_the_new(call):
+    """Ctrl-C at every line a fold or a reset runs (each line at each of its first three
+    runs): afterwards the accumulator holds exactly the state before the call or after it,
+    eager and in-graph sums alike, never a mix, and the next call completes it."""
+    from conftest import Interrupter
+
+    def filled() -> tuple[Accumulator, tf.types.experimental.GenericFunction]:
+        acc = Accumulator()
+
+        @tf.function
+        def in_graph(x):
+            acc.add_in_graph({"a": x, "b": x * 4.0})
+
+        for i in range(5):
+            acc.add({"a": tf.constant(float(i)), "b": [float(i), 1.0]})
+            in_graph(tf.constant(float(i)))
+        return acc, in_graph
+
+    def act(acc: Accumulator) -> None:
+        if call == "fold":
+            acc.fold()
+        else:
+            acc.reset(0 if call == "reset one component" else None)
+
+    before = {k: tuple(v) for k, v in filled()[0].read().items()}
+    done, _ = filled()
+    act(done)
+    after = {k: tuple(v) for k, v in done.read().items()}
+    dry = Interrupter()
+    dry.run(act, filled()[0])
+    seen: dict[str, int] = {}
+    points = []
+    for _, where in dry.lines:
+        seen[where] = seen.get(where, 0) + 1
+        if seen[where] <= 3:
+            points.append((where, seen[where]))
+    assert len(points) > 10
+    for point in points:
+        acc, _ = filled()
+        interrupter = Interrupter(at=point)
+        interrupter.run(act, acc)
+        assert interrupter.fired, point
+        state = {k: tuple(v) for k, v in acc.read().items()}
+        assert state in (before, after), (point, state)
+        act(acc)  # the call again, whole: the state after it
+        assert {k: tuple(v) for k, v in acc.read().items()} == after, point

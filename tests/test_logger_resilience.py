@@ -536,3 +536,108 @@ def test_an_epoch_error_is_not_replaced_by_a_warning_made_an_error(tmp_path):
             logger.on_epoch_end(0)  # epoch 0 again: warned about, after the error
         logger.close()
     assert read_split(tmp_path / "run", "train")["epoch_loss"] == {0: 2.0}
+
+
+def _epoch_of_batches(logger, step_in_graph, epoch: int) -> None:
+    """Six eager train batches (rows and host values) and four validation batches (three
+    inside a tf.function): values are quarters, so every mean is exact."""
+    for i in range(6):
+        v = (epoch * 10 + i) / 4
+        logger.on_train_batch_end(i, {"loss": tf.constant(v), "aux": [v, v + 1.0]})
+    for i in range(3):
+        step_in_graph(tf.constant((epoch * 10 + i) / 4))
+    logger.on_test_batch_end(3, {"loss": (epoch * 10 + 3) / 4})
+
+
+def _expected_epoch(*epochs: int) -> dict[tuple[str, str], float]:
+    """The means of the batches of ``epochs`` (several: epoch ends that never committed)."""
+    train = np.array([(e * 10 + i) / 4 for e in epochs for i in range(6)])
+    validation = np.array([(e * 10 + i) / 4 for e in epochs for i in range(4)])
+    return {
+        ("train", "epoch_loss"): train.mean(),
+        ("train", "epoch_aux"): np.concatenate([train, train + 1.0]).mean(),
+        ("validation", "epoch_loss"): validation.mean(),
+    }
+
+
+@pytest.mark.parametrize("then", ["retry", "go on"])
+def test_ctrl_c_at_any_line_of_an_epoch_end_loses_nothing_and_counts_nothing_twice(tmp_path, then):
+    """Ctrl-C at every line of lossboard's state code (accumulate/, logger/) that an epoch
+    end runs: the user then calls on_epoch_end again ("retry"), or goes on to the next
+    epoch. Every epoch's values on disk equal NumPy's means of its own batches (going on
+    after a Ctrl-C before the epoch end's commit, that epoch is not written and its
+    batches count in the next one: once), and the batch curve has each step once with
+    the mean of its two batches."""
+    import warnings
+
+    from conftest import Interrupter
+
+    logger = LossLogger(tmp_path / "run", update_freq=2)
+
+    @tf.function
+    def step_in_graph(x):
+        logger.on_test_batch_end(0, {"loss": x})
+
+    _epoch_of_batches(logger, step_in_graph, 0)
+    logger.on_epoch_end(0)
+    _epoch_of_batches(logger, step_in_graph, 1)
+    dry = Interrupter()  # a steady epoch end: the lines any epoch end runs
+    dry.run(logger.on_epoch_end, 1)
+    # Each line at each of its first three runs: a statement is entered again after a call
+    # returns into it (the stores of a multi-line assignment run after its calls).
+    seen: dict[str, int] = {}
+    lines = []
+    for _, where in dry.lines:
+        seen[where] = seen.get(where, 0) + 1
+        if where.startswith(("accumulate/", "logger/")) and seen[where] <= 3:
+            lines.append((where, seen[where]))
+    assert len(lines) > 300
+    epoch, missing = 2, []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for line in lines:
+            _epoch_of_batches(logger, step_in_graph, epoch)
+            interrupter = Interrupter(at=line)
+            interrupter.run(logger.on_epoch_end, epoch)
+            if not interrupter.fired:
+                missing.append(line)  # not run by this epoch end (a first-time branch)
+            if then == "retry":
+                logger.on_epoch_end(epoch)
+            epoch += 1
+        if then == "go on":  # one epoch end at last that nothing interrupts (maybe no batch)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "on_epoch_end.*no batch was logged")
+                logger.on_epoch_end(epoch)
+        logger.close()
+    assert len(missing) < len(lines) // 3, missing
+    # Only the honest note that an epoch was written twice (a write interrupted after it
+    # ended): same values, one point per step for lossboard.load.
+    unexpected = [str(w.message) for w in caught if "already on disk" not in str(w.message)]
+    assert not unexpected, unexpected[:3]
+    df = lossboard.load(tmp_path / "run")
+    got = df.groupby(["split", "tag", "step"], observed=True)["value"].last()
+    last, carried = epoch - 1, []
+    for e in range(last + 2 if then == "go on" else last + 1):
+        if e <= last:
+            carried.append(e)
+        if then == "go on" and (("train", "epoch_loss", e) not in got.index):
+            continue  # Ctrl-C before its commit: its batches count in a later epoch, once
+        for (split, tag), value in _expected_epoch(*carried).items():
+            assert got[(split, tag, e)] == value, (e, split, tag, carried)
+        carried = []
+    assert carried == []
+    batch = got.loc["train", "batch_loss"]
+    values = [(e * 10 + i) / 4 for e in range(last + 1) for i in range(6)]
+    assert list(batch.index) == list(range(2, 6 * (last + 1) + 1, 2))
+    np.testing.assert_array_equal(batch.to_numpy(), np.reshape(values, (-1, 2)).mean(axis=1))
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    reader = ea.EventAccumulator(str(tmp_path / "run" / "train"), size_guidance={ea.TENSORS: 0})
+    reader.Reload()
+    written: dict[int, set] = {}  # every point, as TensorBoard reads them
+    for event in reader.Tensors("batch_loss"):
+        written.setdefault(event.step, set()).add(tf.make_ndarray(event.tensor_proto).item())
+    assert sorted(written) == list(batch.index)
+    # A point written twice (Ctrl-C after its write, before it was marked written) has the
+    # same value both times: never a second, different value at a step.
+    assert all(len(values) == 1 for values in written.values())

@@ -23,6 +23,7 @@ from lossboard import LossboardWarning
 from lossboard.accumulate import pending
 from lossboard.accumulate.accumulator import Accumulator
 from lossboard.accumulate.tf_private import EagerTensor
+from lossboard.accumulate.windows import BatchWindows
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int32": np.int32}
 
@@ -101,9 +102,10 @@ def test_rows_joined_in_blocks_match_a_float64_reference(
     with monkeypatch.context() as patch, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossboardWarning)
         patch.setattr(pending, "CHUNK", chunk)
-        acc = Accumulator(nonfinite="skip" if skip else "warn", batch_window=True)
         seen = []
-        acc.window_sink = seen.append
+        acc = Accumulator(
+            nonfinite="skip" if skip else "warn", windows=BatchWindows(seen.append, 128)
+        )
         for i, (values, weight) in enumerate(zip(batches, weights, strict=True)):
             if i in cuts:
                 acc.cut_window(i, 0.0)
@@ -264,9 +266,8 @@ def test_entries_joined_in_blocks_match_a_float64_reference(
     rng = np.random.default_rng(seed)
     with monkeypatch.context() as patch:
         patch.setattr(pending, "CHUNK", chunk)
-        acc = Accumulator(nonfinite="skip", batch_window=True)
         seen = []
-        acc.window_sink = seen.append
+        acc = Accumulator(nonfinite="skip", windows=BatchWindows(seen.append, 128))
         windows = [np.zeros(2)]  # (weighted sum, weight) of component "x" per window
         for i, (rank, kind, bad) in enumerate(batches):
             if i in cuts:

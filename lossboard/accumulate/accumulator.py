@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
@@ -28,6 +27,7 @@ from lossboard.accumulate.graph_sums import GraphSums
 from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.accumulate.pending import Pending, Signature
 from lossboard.accumulate.sums import Sums, total
+from lossboard.accumulate.windows import NO_WINDOWS, BatchWindows, NoWindows
 from lossboard.warn import warn
 
 #: Pending bytes that trigger a fold, whatever the number of entries. A fold's
@@ -44,14 +44,27 @@ class ComponentResult(NamedTuple):
     nonfinite: int  # batches that held a NaN or an infinity
 
 
-class Windows(NamedTuple):
-    """The sums of batch-curve windows that ended: row ``i`` is the window cut at ``step[i]``."""
+class FoldState(NamedTuple):
+    """Everything a fold or an epoch end changes, replaced whole by one assignment.
 
-    step: list[int]
-    wall_time: list[float]
-    names: list[str]  # component names, by column
-    total: np.ndarray  # (windows, components) weighted sums
-    weight: np.ndarray  # (windows, components) sums of the weights
+    A fold computes a new state from the old one (every TensorFlow op runs first),
+    then commits it with ``self.state = new``: an interrupt (Ctrl-C) anywhere before
+    that line leaves the old state, with every recorded batch still pending; after it,
+    everything is folded. Nothing is ever counted twice or lost.
+    """
+
+    running: Sums | None  # eager sums folded this epoch
+    pending: Pending  # eager values recorded since the last fold
+    open_window: Sums | None  # the batch-curve window still open, as of the last fold
+    reduced: bool = False  # multi-worker: the workers' sums were all-reduced into ``running``
+
+
+class Registry(NamedTuple):
+    """The components, by index: replaced whole when one is added."""
+
+    names: tuple[str, ...]
+    positions: dict[str, int]  # name -> index
+    metrics: dict[str, ComponentMean]
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,8 +90,9 @@ class Accumulator:
         capacity: Components the in-graph vectors hold (see
             ``GraphSums``).
         strategy: The ``tf.distribute`` strategy (the current one by default).
-        batch_window: Also sum the batches of each batch-curve window (see
-            ``cut_window``), for ``update_freq=N``.
+        windows: Batch-curve windows (``update_freq=N``) and the sink their sums go
+            to (see ``cut_window``); none by default.
+        lock: The run's lock, shared with its other split and its logger.
 
     Examples:
         >>> acc = Accumulator()
@@ -94,7 +108,7 @@ class Accumulator:
         capacity: int = 128,
         strategy: tf.distribute.Strategy | None = None,
         *,
-        batch_window: bool = False,
+        windows: BatchWindows | NoWindows = NO_WINDOWS,
         lock: threading.RLock | None = None,
     ):
         #: Held by every read and write of this accumulator's state, whatever the thread (a
@@ -108,55 +122,41 @@ class Accumulator:
         self._collective = is_multi_worker(self._strategy)
         # Under a strategy a replica (or worker) may get no examples in a short last batch.
         self._allow_empty = self._strategy.num_replicas_in_sync > 1
-        self._reduced = False
-        self._names: list[str] = []
-        self._index: dict[str, int] = {}
-        self._metrics: dict[str, ComponentMean] = {}
-        self._pending = Pending()
+        self._registry = Registry((), {}, {})
+        #: Everything a fold or an epoch end changes, replaced whole (see ``FoldState``).
+        self.state = FoldState(None, Pending(), None)
         self._fast: dict[tuple, Signature] = {}
-        self._running: Sums | None = None
+        #: In-graph calls add here; never drained by a fold (results add it), zeroed at reset.
         self._graph = GraphSums(capacity)
         self._fold_every = fold_every
-        self._batch_window = batch_window
-        self._window: Sums | None = None  # the window still open, as of the last fold
-        self._cuts: tuple[list[int], list[float]] = ([], [])  # step, wall time of each cut
-        #: Called by ``fold`` with the windows that ended since the last fold.
-        self.window_sink: Callable[[Windows], None] | None = None
+        #: Batch-curve windows, or the null object without batch curves.
+        self.windows = windows
         self._warned_mixed = False
-        #: Whether any eager batch was recorded since the last reset.
-        self.received = False
-        #: Sums of in-graph calls since the last batch-curve point (with ``batch_window``).
-        self.graph_window = GraphSums(capacity) if batch_window else None
-        #: Component names by index, for batch curves written in the graph (with ``batch_window``).
-        self.name_vector: tf.Variable | None = None
-        if batch_window:
-            with tf.init_scope():
-                self.name_vector = tf.Variable([""] * capacity, trainable=False, name="names")
 
     @property
     def metrics(self) -> dict[str, ComponentMean]:
         """``{name: ComponentMean}`` in order of first appearance."""
-        return dict(self._metrics)
+        return dict(self._registry.metrics)
 
     @property
     def names(self) -> list[str]:
         """Component names, in index order."""
-        return list(self._names)
+        return list(self._registry.names)
 
     @property
     def num_components(self) -> int:
         """How many components are registered (without copying their names)."""
-        return len(self._names)
+        return len(self._registry.names)
 
     @property
     def pending_entries(self) -> int:
         """Entries (one component of one batch) recorded since the last fold."""
-        return self._pending.count
+        return self.state.pending.count
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of the tensors recorded since the last fold."""
-        return self._pending.nbytes
+        return self.state.pending.nbytes
 
     @property
     def steady_state_signatures(self) -> int:
@@ -202,7 +202,6 @@ class Accumulator:
             ):
                 return
         staged = staging.stage_batch(logs, sample_weight, self._allow_empty, batch_size)
-        self.received = True
         if not self._warned_mixed:
             note = staging.mixed_weight_note(staged, sample_weight)
             if note is not None:
@@ -210,24 +209,21 @@ class Accumulator:
                 warn(note)
         if self._policy.checks_each_batch:
             staging.check_finite(staged)
-        comps = []
-        for s in staged:
-            comp = self._index.get(s.name)
-            if comp is None:
-                comp = self._register(s.name)
-            comps.append(comp)
+        comps = [self._comp(s.name) for s in staged]
+        pending = self.state.pending
+        for s, comp in zip(staged, comps, strict=True):
             if s.key is None:
-                self._pending.add_host(comp, s.value, skip=self._policy.skips)
+                pending.add_host(comp, s.value, skip=self._policy.skips)
             else:
-                self._pending.add_entry(s.key, comp, s.value, s.weight, s.size)
-        self._pending.compact()  # the batch is recorded whole first
+                pending.add_entry(s.key, comp, s.value, s.weight, s.size)
+        pending.compact()  # the batch is recorded whole first
         if self._row_ok(staged, logs, row_weight, sample_weight):
             enums = tuple(tf_private.dtype_enum(s.value) for s in staged)
             shapes = tuple(tf_private.shape_tuple(s.value) for s in staged)
             self._fast[keys or tuple(logs)] = Signature(
                 enums, shapes, tuple(comps), by_batch_size=batch_size is not None
             )
-        if self._pending.count >= self._fold_every or self._pending.nbytes >= FOLD_BYTES:
+        if pending.count >= self._fold_every or pending.nbytes >= FOLD_BYTES:
             self.fold()
 
     def _add_row(self, signature: Signature, logs: Mapping[str, Any], weight: Any) -> bool:
@@ -244,9 +240,9 @@ class Accumulator:
             return False
         if not same:
             return False
-        self._pending.add_row(signature, values, 1.0 if weight is None else float(weight))
-        self.received = True
-        if self._pending.count >= self._fold_every or self._pending.nbytes >= FOLD_BYTES:
+        pending = self.state.pending
+        pending.add_row(signature, values, 1.0 if weight is None else float(weight))
+        if pending.count >= self._fold_every or pending.nbytes >= FOLD_BYTES:
             self.fold()
         return True
 
@@ -264,105 +260,70 @@ class Accumulator:
 
     @_locked
     def fold(self) -> None:
-        """Folds every pending value (and the in-graph sums) into the running sums.
+        """Folds every pending eager value into the running sums.
 
-        With batch curves, the windows that ended since the last fold go to
-        ``window_sink``. Every op runs before any state changes, and the
-        commit is a few assignments: an interrupt (Ctrl-C) in a fold leaves
-        everything pending, to be folded by the next one.
+        With batch curves, the windows that ended since the last fold go to the
+        windows' sink first. Every op runs before the state changes, and the commit
+        is one assignment (see ``FoldState``): an interrupt (Ctrl-C) anywhere in a
+        fold leaves everything pending, to be folded by the next one.
+        In-graph sums are not folded: they stay in their variable until the epoch
+        ends, and every result adds them (``running``).
         """
-        num = len(self._names)
-        windows = self._pending.window + 1
-        pending = self._pending.count or windows > 1
-        parts = self._pending.sums(num, self._policy.skips) if pending else []
-        drained = None if self._collective else self._read_graph()
-        ended = None
-        window: Sums | None
-        if windows > 1:
+        state = self.state
+        pending = state.pending
+        if not (pending.count or pending.cuts):
+            return
+        names = self._registry.names
+        parts = pending.sums(len(names), self._policy.skips) if pending.count else []
+        if pending.cuts:
             eager = total(parts) if parts else None
-            added, window, ended = self._split_windows(eager, windows, num, drained)
+            added, open_window, ended = self.windows.split(
+                eager, pending.cuts, list(names), state.open_window
+            )
+            self.windows.sink(ended)  # before the commit: an interrupt after it hands them again
         else:
-            if drained is not None:
-                parts.append(drained)
-            if not parts:
-                return
-            added = total(parts).padded(num)
-            window = self._window
-            if self._batch_window:
-                window = added if window is None else window + added
-        running = added if self._running is None else self._running + added
-        # Commit: no TensorFlow call until everything folded is in ``running``.
-        self._running, self._window = running, window
-        self._pending.clear()
-        if drained is not None:
-            self._zero_graph()
-        if ended is not None:
-            self._cuts = ([], [])
-            if self.window_sink is not None:
-                self.window_sink(ended)
+            added = total(parts).padded(len(names))
+            open_window = self.windows.carry(state.open_window, added)
+        running = added if state.running is None else state.running + added
+        self.state = FoldState(running, Pending(), open_window)  # the commit
 
-    def _split_windows(
-        self, eager: Sums | None, windows: int, num: int, drained: Sums | None
-    ) -> tuple[Sums, Sums, Windows]:
-        """Splits the eager sums by window: (everything folded, the window still
-        open, the windows that ended). Changes nothing.
-
-        One host read per fold, whatever the number of windows. The in-graph
-        sums (whose batch curves the graph writes) join the open window, as
-        without cuts.
-        """
-        shape = (windows, num)
-        if eager is None:  # windows that ended without any value
-            total_, weight, bad = (np.zeros(shape) for _ in range(3))
-        else:
-            total_, weight, bad = (v.numpy().reshape(shape) for v in eager)
-        added = Sums.of(*(m.sum(axis=0) for m in (total_, weight, bad)))
-        carry = self._window
-        if carry is not None:  # the window open at the last fold ends in this one
-            for matrix, vector in zip((total_, weight), carry, strict=False):
-                values = vector.numpy()
-                matrix[0, : len(values)] += values
-        steps, walls = self._cuts
-        ended = Windows(list(steps), list(walls), list(self._names), total_[:-1], weight[:-1])
-        window = Sums.of(total_[-1], weight[-1], bad[-1])
-        if drained is not None:
-            window = window + drained
-            added = added + drained
-        return added.padded(num), window, ended
-
-    def _read_graph(self) -> Sums | None:
+    def _graph_sums(self) -> Sums | None:
+        """The in-graph sums of this epoch (None if no in-graph call ever ran)."""
         with self._strategy.scope():
-            return self._graph.read(len(self._names))
-
-    def _zero_graph(self) -> None:
-        with self._strategy.scope():
-            self._graph.zero()
-
-    def _drain(self) -> Sums | None:
-        sums = self._read_graph()
-        if sums is not None:
-            self._zero_graph()
-        return sums
+            return self._graph.read(self.num_components)
 
     def _all_reduce(self) -> None:
-        """Multi-worker: sums every worker's running sums; all workers call it together."""
+        """Multi-worker: sums every worker's running sums; all workers call it together.
+
+        The eager sums join the in-graph ones in their (sum-on-read) variable, whose
+        read is the all-reduce; the state then holds the total and the variable is zeroed.
+        """
         self.fold()
-        if self._running is not None:
-            if len(self._names) > self._graph.capacity:
+        state = self.state
+        if state.running is not None:
+            if self.num_components > self._graph.capacity:
                 raise ValueError(
-                    f"{len(self._names)} components are more than the {self._graph.capacity} "
+                    f"{self.num_components} components are more than the {self._graph.capacity} "
                     "lossboard sums across workers; name them: LossLogger(..., components=[...])."
                 )
             with self._strategy.scope():
-                self._graph.add(self._running)
+                self._graph.add(state.running)
         self._graph.used = True
-        self._running = self._drain()
+        reduced = self._graph_sums()
+        with self._strategy.scope():
+            self.state = self._graph.zero(then=state._replace(running=reduced, reduced=True))
 
     @_locked
     def running(self) -> Sums | None:
-        """Folds, then returns the running sums."""
+        """Folds, then returns the running sums: eager and in-graph."""
         self.fold()
-        return self._running
+        eager = self.state.running
+        if self._collective:  # in-graph sums join at the epoch end's all-reduce
+            return eager
+        graph = self._graph_sums()
+        if graph is None:
+            return eager
+        return graph if eager is None else eager + graph
 
     # ----------------------------------------------------------------- graph path
     @_locked
@@ -389,38 +350,44 @@ class Accumulator:
                 else:
                     staged.append(batch_lib.flat_weighted(name, part, w))
                 names.append(name)
-        comps = [self._index[n] if n in self._index else self._register(n) for n in names]
+        comps = [self._comp(n) for n in names]
         if max(comps) >= self._graph.capacity:
             raise ValueError(
-                f"component {self._names[max(comps)]!r} is number {max(comps) + 1} logged inside "
-                f"a tf.function, past the {self._graph.capacity} this logger sums in the graph. "
+                f"component {self._registry.names[max(comps)]!r} is number {max(comps) + 1} "
+                f"logged inside a tf.function, past the {self._graph.capacity} this logger sums "
+                "in the graph. "
                 "Name every component up front, LossLogger(..., components=[...]): the "
                 "capacity becomes twice their number."
             )
         checks = [] if batch_size is None else batch_lib.graph_batch_size_checks(logs, batch_size)
         with tf.control_dependencies(checks):  # a failed check records nothing
             added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
-        if self.graph_window is not None:
-            self.graph_window.add_rows(added, index)
+        self.windows.add_in_graph(added, index)
 
     # ----------------------------------------------------------------- state
+    def _comp(self, name: str) -> int:
+        """The index of component ``name``, registered if new."""
+        comp = self._registry.positions.get(name)
+        return self._register(name) if comp is None else comp
+
     def _register(self, name: str) -> int:
-        """Gives a new component its index and its ``ComponentMean``."""
-        comp = len(self._names)
-        self._names.append(name)
-        self._index[name] = comp
-        self._metrics[name] = ComponentMean(name, self, comp)
-        if self.name_vector is not None and comp < self.graph_window.capacity:  # type: ignore[union-attr]
-            with tf.init_scope():  # eagerly, even while a tf.function is traced
-                self.name_vector[comp].assign(name)
+        """Gives a new component its index and its ``ComponentMean``, in one assignment."""
+        registry = self._registry
+        comp = len(registry.names)
+        self.windows.name(comp, name)  # eagerly, even while a tf.function is traced
+        metric = ComponentMean(name, self, comp)
+        self._registry = Registry(
+            registry.names + (name,),
+            {**registry.positions, name: comp},
+            {**registry.metrics, name: metric},
+        )
         return comp
 
     @_locked
     def ensure(self, names: list[str]) -> None:
         """Registers ``names`` now, in this order."""
         for name in names:
-            if name not in self._index:
-                self._register(name)
+            self._comp(name)
 
     @_locked
     def read(self) -> dict[str, ComponentResult]:
@@ -430,41 +397,68 @@ class Accumulator:
         multi-worker strategy every worker must call it (at the same epoch
         end): it sums all workers' values.
         """
-        if self._collective and not self._reduced:
-            self._all_reduce()
-            self._reduced = True  # a retried epoch end must not sum the workers twice
+        if self._collective and not self.state.reduced:
+            self._all_reduce()  # marks the state reduced: a retried epoch end sums them once
         running = self.running()
         if running is None:
             return {}
         sums, counts, bad = (v.numpy() for v in running)
         out = {}
+        names = self._registry.names
         for i, (sum_, count, nonfinite) in enumerate(zip(sums, counts, bad, strict=True)):
             if not (math.isfinite(sum_) and math.isfinite(count)):
                 nonfinite = max(nonfinite, 1)  # a float64 sum that overflowed is non-finite too
             if count != 0 or nonfinite:
                 mean = sum_ / count if count else float("nan")
-                out[self._names[i]] = ComponentResult(float(mean), float(count), int(nonfinite))
+                out[names[i]] = ComponentResult(float(mean), float(count), int(nonfinite))
         return out
 
     @_locked
     def reset(self, index: int | None = None) -> None:
         """Zeroes every component (or the one at ``index``); pending values are dropped.
 
-        The batch window is kept: batch curves run on across epochs.
+        The batch window is kept: batch curves run on across epochs. The in-graph
+        variable and this object's state change on one line (``GraphSums.zero``
+        returns the state to commit): TensorFlow's variable and lossboard's state
+        are two stores, and that line is as close as they get.
         """
         if index is not None:
             running = self.running()
-            if running is not None:
-                self._running = running.zeroed(index)
+            if running is not None:  # the in-graph sums move into the state, zeroed there
+                zeroed = self.state._replace(running=running.zeroed(index))
+                with self._strategy.scope():
+                    self.state = self._graph.zero(then=zeroed)
             return
-        if self._pending.window:
+        fresh = self.next_epoch()
+        if self._collective:  # the all-reduce zeroed the variable
+            self.state = fresh
+        else:
+            with self._strategy.scope():
+                self.state = self._graph.zero(then=fresh)
+
+    @_locked
+    def next_epoch(self) -> FoldState:
+        """The state a new epoch starts from (batch-curve windows that ended are folded
+        and handed over first; the open one runs on). Commit it with ``state`` once the
+        in-graph sums are zeroed (``Run.commit_epoch`` does both for its two splits)."""
+        if self.state.pending.cuts:
             self.fold()  # windows that ended are written, not dropped
-        self._pending.clear()
-        if not self._collective:
-            self._drain()
-        self._running = None
-        self._reduced = False
-        self.received = False
+        return FoldState(None, Pending(), self.state.open_window)
+
+    @property
+    def received(self) -> bool:
+        """Whether any eager batch was recorded since the last epoch end."""
+        return self.state.running is not None or self.state.pending.count > 0
+
+    @property
+    def graph(self) -> GraphSums:
+        """The sums of calls inside a ``tf.function``; zeroed at each epoch end."""
+        return self._graph
+
+    @property
+    def collective(self) -> bool:
+        """Whether in-graph sums are all-reduced across workers at epoch ends."""
+        return self._collective
 
     # ----------------------------------------------------------------- batch window
     @_locked
@@ -472,16 +466,14 @@ class Accumulator:
         """Ends the batch-curve window of the batches recorded since the last cut.
 
         Its sums are made at the next fold (with the others that ended: one
-        set of ops for many windows) and go to ``window_sink``.
+        set of ops for many windows) and go to the windows' sink.
         """
-        self._pending.cut()
-        self._cuts[0].append(step)
-        self._cuts[1].append(wall_time)
+        self.state.pending.cut(step, wall_time)
 
     @property
     def windows_pending(self) -> int:
         """Windows cut since the last fold."""
-        return self._pending.window
+        return self.state.pending.window
 
     @_locked
     def running_means(self) -> dict[str, float]:
@@ -492,6 +484,5 @@ class Accumulator:
         if sums is None:
             return {}
         totals, counts = sums.total.numpy(), sums.weight.numpy()
-        return {
-            self._names[i]: float(totals[i] / counts[i]) for i in range(len(totals)) if counts[i]
-        }
+        names = self._registry.names
+        return {names[i]: float(totals[i] / counts[i]) for i in range(len(totals)) if counts[i]}

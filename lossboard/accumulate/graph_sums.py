@@ -16,14 +16,16 @@ appear in any trace.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import tensorflow as tf
 
 from lossboard.accumulate.distribute import updates_go_to_primary
+from lossboard.accumulate.reduction import graph_rows
 from lossboard.accumulate.sums import Sums
 
 _F64 = tf.float64
+_T = TypeVar("_T")
 
 
 class GraphSums:
@@ -60,53 +62,7 @@ class GraphSums:
             skip: Leave out components whose values (or weights) are not all finite.
             scalar_weight: The weight of every unweighted scalar (``batch_size``).
         """
-        # Fast path: unweighted scalars, one stack per dtype, not ops per component
-        # (benchmark rows "inside the compiled step": flat in the number of components).
-        scalars: dict[tf.DType, list[int]] = {}
-        others = []
-        for i, (v, w) in enumerate(staged):
-            if w is None and v.shape.rank == 0:
-                scalars.setdefault(v.dtype, []).append(i)
-            else:
-                others.append(i)
-        order, sums, counts, finite = [], [], [], []
-        w = None if scalar_weight is None else tf.cast(scalar_weight, _F64)
-        for group in scalars.values():
-            values = tf.cast(tf.stack([staged[i][0] for i in group]), _F64)
-            order += group
-            if w is None:
-                sums.append(values)
-                counts.append(tf.ones_like(values))
-                finite.append(tf.math.is_finite(values))
-            else:
-                # A replica with no examples in a short last batch has a NaN mean and
-                # batch_size 0: it adds nothing, and is not a non-finite batch.
-                empty = tf.equal(w, 0.0)
-                sums.append(tf.where(empty, tf.zeros_like(values), values * w))
-                counts.append(tf.fill(tf.shape(values), w))
-                finite.append(
-                    tf.logical_or(
-                        empty, tf.logical_and(tf.math.is_finite(values), tf.math.is_finite(w))
-                    )
-                )
-        for i in others:
-            values, weights = staged[i]
-            values = tf.cast(values, _F64)
-            weights = tf.ones_like(values) if weights is None else tf.cast(weights, _F64)
-            order.append(i)
-            sums.append(tf.reshape(tf.reduce_sum(values * weights), [1]))
-            counts.append(tf.reshape(tf.reduce_sum(weights), [1]))
-            all_finite = tf.logical_and(
-                tf.reduce_all(tf.math.is_finite(values)), tf.reduce_all(tf.math.is_finite(weights))
-            )
-            finite.append(tf.reshape(all_finite, [1]))
-        join = (lambda xs: xs[0]) if len(sums) == 1 else (lambda xs: tf.concat(xs, 0))
-        sums_v, counts_v, finite_v = join(sums), join(counts), join(finite)
-        if skip:
-            sums_v = tf.where(finite_v, sums_v, tf.zeros_like(sums_v))
-            counts_v = tf.where(finite_v, counts_v, tf.zeros_like(counts_v))
-        bad_v = tf.where(finite_v, tf.constant(0.0, _F64), tf.constant(1.0, _F64))  # one op
-        rows = tf.stack([sums_v, counts_v, bad_v], axis=1)
+        rows, order = graph_rows(staged, skip, scalar_weight)
         index = tf.constant([comps[i] for i in order], tf.int32)
         self.add_rows(rows, index)
         return rows, index
@@ -148,6 +104,17 @@ class GraphSums:
         matrix = tf.identity(self._var)[:n]
         return Sums(matrix[:, 0], matrix[:, 1], matrix[:, 2]).padded(num_comps)
 
-    def zero(self) -> None:
-        """Eagerly zeroes every sum."""
-        self._var.assign(tf.zeros_like(self._var))
+    def zero_op(self) -> Any:
+        """Zeroes every sum (in a graph or eagerly)."""
+        return self._var.assign(tf.zeros_like(self._var))
+
+    def zero(self, then: _T) -> _T:
+        """Eagerly zeroes every sum (if any was added); returns ``then``.
+
+        A caller whose own state holds these sums commits it on the same line
+        (``self._state = graphs.zero(then=new)``): nothing of lossboard runs between
+        the op and the assignment.
+        """
+        if not self.used:
+            return then
+        return (self._var.assign(tf.zeros_like(self._var)), then)[1]

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from lossboard.accumulate import reduction
+from lossboard.accumulate.sums import HostSum
+
 #: The name a bare value (not a mapping) is logged under, as Keras does.
 DEFAULT_COMPONENT = "loss"
 
@@ -316,23 +319,15 @@ def _weight_error(name: str, value_shape: tuple, weight_shape: tuple) -> ValueEr
     )
 
 
-def host_weighted(name: str, value: np.ndarray, weight: Any) -> tuple[float, float, bool]:
-    """Weighted sum, weight total and finiteness of a host value.
-
-    Returns:
-        ``(sum(value * weight), sum(weight), all_finite)`` in float64.
-    """
+def host_weighted(name: str, value: np.ndarray, weight: Any) -> HostSum:
+    """Weighted sum, weight total and finiteness of a host value (``reduction.reference``)."""
     if weight is None:
-        with np.errstate(all="ignore"):  # an overflow is reported as a non-finite batch
-            return float(np.sum(value)), float(value.size), bool(np.isfinite(value).all())
+        return reduction.reference(value)
     w = host_array(label(name, weight=True), weight)
     squeeze_v, squeeze_w, expand = weight_shape_plan(name, value.shape, w.shape)
     v = value.reshape(value.shape[: value.ndim - squeeze_v])
     w = w.reshape(w.shape[: w.ndim - squeeze_w] + (1,) * expand)
-    w = np.broadcast_to(w, v.shape)
-    finite = bool(np.isfinite(v).all() and np.isfinite(w).all())  # a NaN weight is a NaN batch
-    with np.errstate(all="ignore"):  # an overflow is reported as a non-finite batch
-        return float(np.sum(v * w)), float(np.sum(w)), finite
+    return reduction.reference(v, np.broadcast_to(w, v.shape))
 
 
 def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -346,7 +341,9 @@ def flat_weighted(name: str, value: tf.Tensor, weight: Any) -> tuple[tf.Tensor, 
     """
     if weight is None:
         return tf.reshape(value, [-1]), None
-    weight = as_tensor(label(name, weight=True), weight)
+    # A replica that got no examples has no values and no weights: both may be empty.
+    empty = value.shape.num_elements() in (0, None)
+    weight = as_tensor(label(name, weight=True), weight, allow_empty=empty)
     squeeze_v, squeeze_w, expand = weight_shape_plan(name, tuple(value.shape), tuple(weight.shape))
     if squeeze_v:
         value = tf.squeeze(value, axis=-1)

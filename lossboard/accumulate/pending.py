@@ -31,44 +31,18 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import tf_private
+from lossboard.accumulate.reduction import segment_sums
 from lossboard.accumulate.sums import HostSum, Sums
+from lossboard.accumulate.windows import Cut
 
 _F64 = tf.float64
 #: Kinds of weight of a pending group: one number per entry (kept on the host),
-#: a tensor of one weight per element, or a scalar tensor per entry.
-HOST_WEIGHT, TENSOR_WEIGHT, ENTRY_WEIGHT = 0, 1, 2
-
-
-def segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip_nonfinite: bool) -> Sums:
-    """Per-component weighted sums, weight totals and non-finite batch counts.
-
-    A dozen eager ops (about 0.1 ms): a ``tf.function`` call costs about 0.4 ms
-    here, more than the ops it would save.
-
-    Args:
-        values, weights: Rank-1, one element per logged element.
-        elem_entry: The entry (one component of one batch) of each element.
-        entry_comp: The component of each entry.
-        num_comps: Length of the returned vectors.
-        skip_nonfinite: Leave out entries holding a NaN or an infinity.
-    """
-    values = tf.cast(values, _F64)
-    weights = tf.cast(weights, _F64)
-    num_entries = len(entry_comp)
-    # a NaN or infinite weight makes its batch non-finite, as a NaN value does
-    finite = tf.logical_and(tf.math.is_finite(values), tf.math.is_finite(weights))
-    bad_elem = tf.cast(tf.logical_not(finite), _F64)
-    # max over an entry with no elements (an empty shard) is the lowest float: clamp it
-    bad_entry = tf.maximum(tf.math.unsorted_segment_max(bad_elem, elem_entry, num_entries), 0.0)
-    if skip_nonfinite:
-        keep = tf.equal(tf.gather(bad_entry, elem_entry), 0.0)
-        values = tf.where(keep, values, tf.zeros_like(values))
-        weights = tf.where(keep, weights, tf.zeros_like(weights))
-    elem_comp = tf.gather(entry_comp, elem_entry)
-    sums = tf.math.unsorted_segment_sum(values * weights, elem_comp, num_comps)
-    counts = tf.math.unsorted_segment_sum(weights, elem_comp, num_comps)
-    bad = tf.math.unsorted_segment_sum(bad_entry, entry_comp, num_comps)
-    return Sums(sums, counts, bad)
+#: a tensor of one weight per element, or a scalar tensor per entry; or the entry is
+#: a large value already summed at the call (``sum(v * w)``), with its weight total
+#: on the host or as a scalar tensor.
+HOST_WEIGHT, TENSOR_WEIGHT, ENTRY_WEIGHT, SUMMED_HOST, SUMMED_TENSOR = 0, 1, 2, 3, 4
+#: Kinds whose weights are host numbers, kept as one NumPy array.
+_HOST_KINDS = (HOST_WEIGHT, SUMMED_HOST)
 
 
 def _row_sums(vector, row_weights, comps, offset, num_sums, skip) -> Sums | None:
@@ -311,7 +285,7 @@ class _Group:
     def _columns(self, entries: list[tuple], join: Any) -> Entries:
         enum, rank, weight_kind, weight_enum = self.key
         weights = [e[1] for e in entries]
-        if weight_kind == HOST_WEIGHT:
+        if weight_kind in _HOST_KINDS:
             weight_column: Any = np.asarray(weights, np.float64)
         else:
             weight_rank = rank if weight_kind == TENSOR_WEIGHT else 0
@@ -335,26 +309,37 @@ class _Group:
         weights = columns[1]
         return Entries(
             _join(list(columns[0]), 1),
-            np.concatenate(weights) if self.key[2] == HOST_WEIGHT else _join(list(weights), 1),
+            np.concatenate(weights) if self.key[2] in _HOST_KINDS else _join(list(weights), 1),
             *(np.concatenate(c) for c in columns[2:]),
         )
 
 
 class Pending:
-    """Values recorded since the last fold, for one split."""
+    """Values recorded since the last fold, for one split.
+
+    A fold never empties it: the accumulator swaps in a new one as part of its commit.
+    Each record changes it by one append or one assignment, so an interrupted call
+    leaves its batch wholly in or out (``RowBlock``, ``_Group``, ``add_host``).
+    """
 
     def __init__(self) -> None:
         self.count = 0  # entries (one component of one batch) pending
         self.nbytes = 0  # bytes of the tensors held
-        #: Windows ended (``cut``) since the last ``clear``: values go to window ``window``.
-        self.window = 0
+        #: Windows ended (``cut``) since the last fold: values go to window ``len(cuts)``.
+        self.cuts: list[Cut] = []
         self._rows: dict[Signature, RowBlock] = {}
         self._groups: dict[tuple, _Group] = {}
-        self._host: dict[tuple[int, int], list[float]] = {}  # (window, component) -> sums
+        #: (window, component) -> (sum, weight, non-finite batches) of host values.
+        self._host: dict[tuple[int, int], tuple[float, float, float]] = {}
 
-    def cut(self) -> None:
-        """Ends a window: later values go to the next one."""
-        self.window += 1
+    @property
+    def window(self) -> int:
+        """The window values go to now: how many were cut since the last fold."""
+        return len(self.cuts)
+
+    def cut(self, step: int, wall_time: float) -> None:
+        """Ends a window at global batch ``step``: later values go to the next one."""
+        self.cuts.append(Cut(step, wall_time))
 
     def add_row(self, signature: Signature, values: tuple, weight: float) -> None:
         block = self._rows.get(signature)
@@ -382,25 +367,15 @@ class Pending:
             group.compact()
 
     def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
-        host = self._host.get((self.window, comp))
-        if host is None:
-            host = self._host[self.window, comp] = [0.0, 0.0, 0.0]
+        key = (self.window, comp)
+        total, weight, bad = self._host.get(key, (0.0, 0.0, 0.0))
         if value.finite or not skip:
-            host[0] += value.total
-            host[1] += value.weight
-        host[2] += not value.finite
+            total, weight = total + value.total, weight + value.weight
+        self._host[key] = (total, weight, bad + (not value.finite))  # one store: whole or not
         self.count += 1
 
-    def clear(self) -> None:
-        self._rows.clear()
-        self._groups.clear()
-        self._host.clear()
-        self.count = 0
-        self.nbytes = 0
-        self.window = 0
-
     def sums(self, num_comps: int, skip: bool) -> list[Sums]:
-        """Everything pending as ``Sums``; changes nothing (``clear`` once they are kept).
+        """Everything pending as ``Sums``; changes nothing (a fold swaps in a new ``Pending``).
 
         Each returned vector has ``(window + 1) * num_comps`` elements: the sums
         of window ``w``'s component ``c`` at ``w * num_comps + c`` (one window,
@@ -438,7 +413,10 @@ class Pending:
             if weight_kind == ENTRY_WEIGHT:  # one per entry: one per element
                 weights = tf.repeat(weights, entries.sizes)
             comps = entries.comps + entries.windows * num_comps
-            parts.append(self._sums(rank, entries.values, weights, comps, entries.sizes, n, skip))
+            is_sum = weight_kind in (SUMMED_HOST, SUMMED_TENSOR)
+            parts.append(
+                self._sums(rank, entries.values, weights, comps, entries.sizes, n, skip, is_sum)
+            )
         if self._host:
             host = np.zeros((3, int(n)), np.float64)
             for (window, comp), sums in self._host.items():
@@ -447,7 +425,7 @@ class Pending:
         return parts
 
     @staticmethod
-    def _sums(rank, values, weights, entry_comp, entry_size, num_comps, skip):
+    def _sums(rank, values, weights, entry_comp, entry_size, num_comps, skip, summed=False):
         """``segment_sums`` of one group's joined ``values``; numpy ``weights`` are per entry."""
         entries = len(entry_comp)
         if rank == 0:
@@ -456,4 +434,4 @@ class Pending:
             elem_entry = np.repeat(np.arange(entries, dtype=np.int32), entry_size)
             if isinstance(weights, np.ndarray):
                 weights = np.repeat(weights, entry_size)
-        return segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip)
+        return segment_sums(values, weights, elem_entry, entry_comp, num_comps, skip, summed)

@@ -6,22 +6,27 @@ no trace. Nothing here reads a tensor's value back from the device.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
-from lossboard.accumulate import tf_private
+from lossboard.accumulate import reduction, tf_private
 from lossboard.accumulate.distribute import local_parts
-from lossboard.accumulate.pending import ENTRY_WEIGHT, HOST_WEIGHT, TENSOR_WEIGHT
+from lossboard.accumulate.pending import (
+    ENTRY_WEIGHT,
+    HOST_WEIGHT,
+    SUMMED_HOST,
+    SUMMED_TENSOR,
+    TENSOR_WEIGHT,
+)
 from lossboard.accumulate.sums import HostSum
 
 _F64 = tf.float64
 #: Weights that need no conversion: the common ``sample_weight=len(x)``.
 FAST_WEIGHTS = (int, float)
 #: Values with this many elements or more are reduced at the call to one float64
-#: mean (two eager ops, a few ns per element against about 150 ns per element
+#: weighted sum (two eager ops, a few ns per element against about 150 ns per element
 #: in a fold) instead of being held until a fold: per-pixel, per-token and long
 #: per-example losses then cost no memory and no fold pauses (benchmark rows
 #: "per-pixel", "per-token", "per-example" of benchmarks/memory.py).
@@ -99,23 +104,24 @@ def stage(name: str, value: Any, weight: Any, allow_empty: bool = False) -> Stag
 
 
 def _reduced(name: str, value: tf.Tensor, weight: Any, size: int) -> Staged:
-    """A large value as its float64 weighted mean and the sum of its weights: the same
-    sums as its elements, held as two scalars. A NaN or an infinity among the elements
-    (or weights) makes the mean non-finite, so the batch is still flagged."""
+    """A large value as its float64 weighted sum and the sum of its weights: the same
+    sums as its elements, held as two scalars (``reduction.weighted_sum``). A NaN or an
+    infinity among the elements (or weights) makes the sum non-finite, so the batch is
+    still flagged."""
     if weight is None or not isinstance(weight, tf.Tensor | tf.Variable):
         host_w = None
         if weight is not None:
             host_w = batch_lib.host_array(batch_lib.label(name, weight=True), weight)
         if host_w is None or host_w.ndim == 0:
+            # Fast path: one weight for every element: sum(v) * w, two ops without wrappers.
             w = 1.0 if host_w is None else float(host_w)
-            mean = tf_private.mean_f64(value)
-            return Staged(name, (_F64_ENUM, 0, HOST_WEIGHT, 0), mean, size * w, 1, False)
+            total = tf_private.sum_f64(value)
+            if w != 1.0:
+                total = total * w
+            return Staged(name, (_F64_ENUM, 0, SUMMED_HOST, 0), total, size * w, 1, False)
         weight = tf.constant(host_w)
-    flat, flat_w = batch_lib.flat_weighted(name, value, weight)
-    flat, flat_w = tf.cast(flat, _F64), tf.cast(flat_w, _F64)
-    total, weights = tf.reduce_sum(flat * flat_w), tf.reduce_sum(flat_w)
-    mean = total / tf.where(tf.equal(weights, 0.0), tf.ones_like(weights), weights)
-    return Staged(name, (_F64_ENUM, 0, TENSOR_WEIGHT, _F64_ENUM), mean, weights, 1, False)
+    total, weights = reduction.weighted_sum(*batch_lib.flat_weighted(name, value, weight))
+    return Staged(name, (_F64_ENUM, 0, SUMMED_TENSOR, _F64_ENUM), total, weights, 1, False)
 
 
 def stage_replicas(name: str, parts: tuple, weight: Any, allow_empty: bool) -> list[Staged]:
@@ -158,18 +164,14 @@ def check_finite(staged: list[Staged]) -> None:
         if s.key is None:
             finite = s.value.finite
         else:
-            finite = _all_finite(s.value) and (s.weight is None or _all_finite(s.weight))
+            finite = reduction.all_finite(s.value) and (
+                s.weight is None or reduction.all_finite(s.weight)
+            )
         if not finite:
             raise FloatingPointError(
                 f"component {s.name!r}: this batch holds a NaN or an infinity in its values or "
                 "weights (nonfinite='raise_per_batch'). Nothing from this batch was recorded."
             )
-
-
-def _all_finite(x: Any) -> bool:
-    if isinstance(x, float | int):
-        return math.isfinite(x)
-    return bool(tf.reduce_all(tf.math.is_finite(tf.cast(x, _F64))))
 
 
 def mixed_weight_note(staged: list[Staged], sample_weight: Any) -> str | None:

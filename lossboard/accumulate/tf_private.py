@@ -5,7 +5,7 @@ a ``TensorShape`` or ``DType`` object (about 0.3 us per value instead of
 about 2 us; benchmark row "eager call, 64 comps"). If a TensorFlow release
 renames them, the guard falls back to the public, slower equivalents, and
 ``tests/test_tf_private.py`` fails first so the change is seen. The same goes
-for the few ops run without their Python wrappers (``join``, ``mean_f64``,
+for the few ops run without their Python wrappers (``join``, ``sum_f64``,
 ``column_sums``) and
 for ``not_converted``.
 
@@ -105,21 +105,21 @@ def _host_constant(value: Any) -> Any:
         return tf.constant(value, tf.int32)
 
 
-def mean_f64(value: Any) -> Any:
-    """The float64 mean of every element of an eager tensor, in two ops (Cast, Mean).
+def sum_f64(value: Any) -> Any:
+    """The float64 sum of every element of an eager tensor, in two ops (Cast, Sum).
 
-    ``tf.reduce_mean(tf.cast(tf.reshape(x, [-1]), tf.float64))`` is the same
+    ``tf.reduce_sum(tf.cast(tf.reshape(x, [-1]), tf.float64))`` is the same
     number, but its three Python wrappers cost about 0.4 ms more per call on a
     (32, 64, 64) value here (benchmark section "shapes").
     """
     if not (HAS_EXECUTE and is_eager_tensor(value)):
-        return tf.reduce_mean(tf.cast(value, tf.float64))
+        return tf.reduce_sum(tf.cast(value, tf.float64))
     rank = len(shape_tuple(value))
     axes = _ALL_AXES.get(rank)
     if axes is None:
         axes = _ALL_AXES[rank] = _host_constant(list(range(rank)))
     attrs = ("keep_dims", False, "T", _F64_ENUM, "Tidx", tf.int32.as_datatype_enum)
-    return _execute("Mean", [_as_f64(value), axes], attrs)
+    return _execute("Sum", [_as_f64(value), axes], attrs)
 
 
 def _as_f64(value: Any) -> Any:

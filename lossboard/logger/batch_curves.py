@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import tf_private
-from lossboard.accumulate.accumulator import Accumulator, Windows
+from lossboard.accumulate.accumulator import Accumulator
+from lossboard.accumulate.windows import BatchWindows, Windows
 from lossboard.events.encode import Points
 from lossboard.layout import BATCH_PREFIX, TRAIN, batch_tag
 from lossboard.logger import arguments
@@ -85,14 +86,61 @@ class BatchCount:
         """Writes batch-curve points still waiting (there are none without curves)."""
 
 
+class Unwritten:
+    """Batch-curve points made and not yet on disk: the sink of the train split's windows.
+
+    The run makes it and hands ``take`` to the accumulator's ``BatchWindows``. A fold
+    hands its windows over before it commits, so after an interrupt the same windows
+    come again: a step already taken is dropped, never written twice.
+
+    Args:
+        start: The last batch-curve step on disk (the run resumes after it).
+    """
+
+    def __init__(self, start: int = 0):
+        #: (points not on disk yet, the last step taken): replaced whole, in one assignment.
+        self.state: tuple[tuple[Points, ...], int] = ((), start)
+
+    @property
+    def points(self) -> tuple[Points, ...]:
+        return self.state[0]
+
+    def take(self, windows: Windows) -> None:
+        """The means of the windows that ended, as points (each step once)."""
+        points, last = self.state
+        fresh = np.asarray(windows.step, np.int64) > last
+        if not fresh.any():
+            return
+        total, weight = windows.total[fresh], windows.weight[fresh]
+        num = total.shape[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = total / weight
+        rows, cols = np.nonzero(weight != 0)  # row-major: by step, then by component
+        steps = np.asarray(windows.step, np.int64)[fresh]
+        walls = np.asarray(windows.wall_time, np.float64)[fresh]
+        tags = [batch_tag(name) for name in windows.names[:num]]
+        made = Points(steps[rows], walls[rows], cols, means[rows, cols], tags)
+        self.state = (points + (made,), int(steps[-1]))
+
+    def add(self, points: Points) -> None:
+        """Points made elsewhere (``fit``'s running means)."""
+        self.state = (self.state[0] + (points,), self.state[1])
+
+    def written(self) -> None:
+        """The first points are on disk."""
+        self.state = (self.state[0][1:], self.state[1])
+
+
 class BatchCurves(BatchCount):
     """Writes ``batch_<name>``, the mean over each window of ``every`` train batches.
 
     Args:
         every: N, the window length in train batches.
-        train: The train split's accumulator (made with ``batch_window=True``).
+        train: The train split's accumulator, made with ``BatchWindows`` whose sink
+            is ``unwritten.take``.
         writer: The run's writer.
         strategy: The ``tf.distribute`` strategy of the logger.
+        unwritten: Where the train split's windows go as points.
         start: Batches counted before (the last ``batch_*`` step on disk).
     """
 
@@ -102,20 +150,21 @@ class BatchCurves(BatchCount):
         train: Accumulator,
         writer: RunWriter,
         strategy: tf.distribute.Strategy,
+        unwritten: Unwritten,
         start: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(start, strategy)
-        if train.graph_window is None or train.name_vector is None:
-            raise ValueError("BatchCurves needs an Accumulator made with batch_window=True.")
-        self._names = train.name_vector
+        windows = train.windows
+        if not isinstance(windows, BatchWindows):
+            raise ValueError("BatchCurves needs an Accumulator made with BatchWindows.")
+        self._names = windows.names
         self.every = every
         self._train = train
-        self._window = train.graph_window
+        self._window = windows.graph
         self._writer = writer
         self._clock = clock
-        train.window_sink = self._take_windows
-        self._unwritten: list[Points] = []  # points made, not yet on disk
+        self._unwritten = unwritten
         self._fit_points: tuple[list[int], list[float], list[dict[str, float]]] = ([], [], [])
         self._waiting = 0  # points (windows x components) not yet on disk
         self._since: float | None = None  # clock time of the oldest of them
@@ -152,19 +201,6 @@ class BatchCurves(BatchCount):
         if self._waiting >= MAX_POINTS or now - self._since >= DELAY:
             self.write()
 
-    def _take_windows(self, windows: Windows) -> None:
-        """The train accumulator's windows that ended: their means become points."""
-        total, weight = windows.total, windows.weight
-        num = total.shape[1]
-        has = weight != 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            means = total / weight
-        rows, cols = np.nonzero(has)  # row-major: by step, then by component
-        steps = np.asarray(windows.step, np.int64)[rows]
-        walls = np.asarray(windows.wall_time, np.float64)[rows]
-        tags = [batch_tag(name) for name in windows.names[:num]]
-        self._unwritten.append(Points(steps, walls, cols, means[rows, cols], tags))
-
     def write(self) -> None:
         """Makes the points of every window that ended, and writes them to disk.
 
@@ -176,12 +212,12 @@ class BatchCurves(BatchCount):
             self._train.fold()
         steps, walls, rows = self._fit_points
         if rows:
-            self._unwritten.append(_fit_points(steps, walls, rows))
             self._fit_points = ([], [], [])
+            self._unwritten.add(_fit_points(steps, walls, rows))
         try:
-            while self._unwritten:
-                self._writer.points(TRAIN, self._unwritten[0])
-                self._unwritten.pop(0)
+            while self._unwritten.points:
+                self._writer.points(TRAIN, self._unwritten.points[0])
+                self._unwritten.written()
         except (tf.errors.OpError, OSError) as err:
             raise OSError(
                 f"writing batch curves to {self._writer.log_dir!r} failed "

@@ -25,7 +25,7 @@ from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_
 from lossboard.logger import arguments, keras_caller
 from lossboard.logger.keras_caller import KerasCall
 from lossboard.logger.progress import Progress
-from lossboard.logger.run import Run
+from lossboard.logger.run import EpochValues, Run
 from lossboard.warn import LossboardRuntimeWarning, warn
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -126,7 +126,6 @@ class CustomLoop(Mode):
         super().__init__(run)
         self._progress = progress
         self._checked: set[tuple] = set()
-        self._evaluated: dict[str, float] = {}
         self._warned_empty = False
         self._looked_for_fit = False  # once per logger: see _warn_if_forwarded_from_fit
 
@@ -201,20 +200,26 @@ class CustomLoop(Mode):
         in place of any validation batches of the same names logged by hand.
         """
         values = arguments.given_logs(logs)
-        self._evaluated = {history_key(VALIDATION, k): v for k, v in values.items()}
+        self.run.evaluated = {history_key(VALIDATION, k): v for k, v in values.items()}
 
     def epoch_end(self, step: int, given: dict[str, float]) -> dict[str, float]:
+        # An earlier epoch end committed and did not write (a write failed, or Ctrl-C):
+        # its values go to disk first, at their own step.
+        self.run.write_owed()
         history, bad = self._means(step)
-        if not (history or bad or given or self._evaluated):
+        if not (history or bad or given or self.run.evaluated):
+            done = self.run.last_written
+            if done is not None and done.step == step:
+                return dict(done.history)  # a retried epoch end: its values are on disk
             self._nothing_logged(step)
-            self.run.reset()
+            self.run.commit_epoch(None)
             return {}
-        extra, extra_bad = self.screen_given(step, {**self._evaluated, **given})
+        extra, extra_bad = self.screen_given(step, {**self.run.evaluated, **given})
         history.update(extra)
         bad += extra_bad
-        self.run.write_epoch(history, step)  # raises on a write failure, before any reset
-        self._evaluated = {}
-        self.run.reset()
+        # The commit: the epoch's values are kept and both splits start over, in one step.
+        self.run.commit_epoch(EpochValues(step, history))
+        self.run.write_owed()  # a failure leaves them owed: the next epoch end writes them
         self._progress.epoch(step, history)
         refuse(step, bad)
         return history

@@ -7,18 +7,26 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import tensorflow as tf
 
 from lossboard.accumulate.accumulator import Accumulator
 from lossboard.accumulate.nonfinite import Nonfinite
+from lossboard.accumulate.windows import NO_WINDOWS, BatchWindows
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.logger import sharing
-from lossboard.logger.batch_curves import BatchCount, BatchCurves
+from lossboard.logger.batch_curves import BatchCount, BatchCurves, Unwritten
 from lossboard.logger.writer import prepare_run_dir, run_writer
 from lossboard.reader.read import read_back
 from lossboard.warn import LossboardRuntimeWarning, warn
+
+
+class EpochValues(NamedTuple):
+    """An epoch's History values, committed at its end and written to disk after."""
+
+    step: int
+    history: dict[str, float]
 
 
 def _nothing() -> None:
@@ -66,20 +74,32 @@ class Run:
             self.writer.hparams(self.hparams)
         #: The one lock of the run: its splits' state and the logger's calls.
         self.lock = threading.RLock()
-        window = update_every is not None
-        self.splits = {
-            TRAIN: Accumulator(
-                policy, fold_every, capacity, strategy, batch_window=window, lock=self.lock
-            ),
-            VALIDATION: Accumulator(policy, fold_every, capacity, strategy, lock=self.lock),
-        }
         self.epochs_on_disk, last_batch = read_back(self.log_dir) if chief else (set(), 0)
         #: The epoch to continue from: one past the last epoch already on disk.
         self.initial_epoch = max(self.epochs_on_disk, default=-1) + 1
+        # Batch curves: the train split's windows go to points the run writes.
+        unwritten = Unwritten(last_batch)
+        windows = NO_WINDOWS if update_every is None else BatchWindows(unwritten.take, capacity)
+        self.splits = {
+            TRAIN: Accumulator(
+                policy, fold_every, capacity, strategy, windows=windows, lock=self.lock
+            ),
+            VALIDATION: Accumulator(policy, fold_every, capacity, strategy, lock=self.lock),
+        }
+        self.strategy = strategy
+        #: An epoch's values committed by ``commit_epoch`` and not yet on disk.
+        self.owed: EpochValues | None = None
+        #: The epoch values ``write_owed`` wrote last.
+        self.last_written: EpochValues | None = None
+        self._zero_graphs: Any = None  # a tf.function, made at the first epoch end
+        #: A standalone ``model.evaluate``'s final means, written with the next epoch.
+        self.evaluated: dict[str, float] = {}
         self.curves = (
             BatchCount(last_batch, strategy)
             if update_every is None
-            else BatchCurves(update_every, self.splits[TRAIN], self.writer, strategy, last_batch)
+            else BatchCurves(
+                update_every, self.splits[TRAIN], self.writer, strategy, unwritten, last_batch
+            )
         )
 
     @property
@@ -96,8 +116,8 @@ class Run:
         Raises:
             OSError: When writing fails. The event files in use are dropped (a
                 later write starts new ones, so a half-written record cannot
-                hide what follows it) and nothing is reset: calling
-                ``on_epoch_end`` again writes the same epoch.
+                hide what follows it) and the epoch's values are kept: calling
+                ``on_epoch_end`` again (or ``close``) writes the same epoch.
         """
         if step < self.initial_epoch and step in self.epochs_on_disk:
             warn(
@@ -118,8 +138,9 @@ class Run:
             self.writer.discard()
             raise OSError(
                 f"on_epoch_end: writing epoch {step} to {self.log_dir!r} failed "
-                f"({getattr(err, 'message', err)}). Nothing was reset and what was written before "
-                f"is intact: free the space or fix the path, then call on_epoch_end({step}) again."
+                f"({getattr(err, 'message', err)}). The epoch's values are kept and what was "
+                "written before is intact: free the space or fix the path, then call "
+                f"on_epoch_end({step}) again (or close()): it writes them."
             ) from err
         if history:
             self.epochs_on_disk.add(step)
@@ -155,15 +176,55 @@ class Run:
             LossboardRuntimeWarning,
         )
 
-    def reset(self) -> None:
-        """Zeroes both splits: a new epoch starts."""
-        for acc in self.splits.values():
-            acc.reset()
+    def commit_epoch(self, values: EpochValues | None) -> None:
+        """Keeps an epoch's values to be written, and starts both splits over: one step.
+
+        Both splits' new states, ``values`` and an empty ``evaluated`` are assigned in one
+        statement (its stores run with no call between them), after the
+        in-graph sums are zeroed by one TensorFlow call: an interrupt (Ctrl-C) before
+        that line leaves the epoch as it was (the next epoch end computes it again), and
+        after it the values are kept in ``owed`` until ``write_owed`` has written them.
+        """
+        t, v = self.train, self.validation
+        fresh = t.next_epoch(), v.next_epoch()
+        # One physical line: a statement split over lines runs a line event between its
+        # calls and its stores, where Ctrl-C lands (tests/test_logger_resilience.py).
+        self.owed, self.evaluated, t.state, v.state = values, {}, *self._zeroed_graphs(fresh)
+
+    def _zeroed_graphs(self, then: tuple) -> tuple:
+        """Zeroes both splits' in-graph sums in one compiled call; returns ``then``.
+
+        Across workers the epoch end's all-reduce has zeroed them already.
+        """
+        if self.train.collective:
+            return then
+        if self._zero_graphs is None:
+            graphs = [acc.graph for acc in self.splits.values()]
+            with self.strategy.scope():
+                self._zero_graphs = tf.function(lambda: [g.zero_op() for g in graphs])
+                self._zero_graphs.get_concrete_function()
+        return (self._zero_graphs(), *then)[1:]  # nothing of lossboard runs after the op
+
+    def write_owed(self) -> EpochValues | None:
+        """Writes the epoch values committed and not yet on disk (if any); returns them.
+
+        Raises:
+            OSError: As ``write_epoch``; the values stay owed, written by the next call.
+        """
+        owed = self.owed
+        if owed is None:
+            return None
+        if owed is not self.last_written:  # a write interrupted after its end is not made twice
+            self.write_epoch(owed.history, owed.step)
+            self.last_written = owed
+        self.owed = None
+        return owed
 
     def close(self) -> None:
-        """Writes the batch-curve points still waiting, flushes and closes the event files;
-        the directory is free for another logger (even when a write fails)."""
+        """Writes the epoch values and batch-curve points still waiting, flushes and closes
+        the event files; the directory is free for another logger (even when a write fails)."""
         try:
+            self.write_owed()
             self.curves.write()
         finally:
             try:
