@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 OVER_HELP = (
     "average runs over these hparams (e.g. --over seed): runs whose other hparams are equal "
@@ -101,14 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[list, dict]:
-    """The points of ``tags`` and the hparams under ``args.root``, without runs that
-    ``aggregate`` wrote there. Records of other tags are skipped without being decoded."""
+def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[Any, dict]:
+    """The rows of ``tags`` (a column ``Table``) and the hparams under ``args.root``, without
+    runs that ``aggregate`` wrote there. Records of other tags are skipped undecoded."""
     from lossboard.compare import configurations as groups
     from lossboard.reader import read as reader
 
-    points, hparams = reader.read_root(args.root, tags=list(tags))
-    sources = groups.source_runs(points, args.root)
+    table = reader.read_table(args.root, tags=list(tags))
+    hparams = table.hparams
+    sources = groups.source_runs(table, args.root)
     for folder in sources.skipped:
         path = os.path.join(args.root, folder)
         print(
@@ -116,7 +118,7 @@ def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[list, dict]:
             f"aggregate; to see them: lossboard {args.command} {path}",
             file=sys.stderr,
         )
-    return sources.points, hparams
+    return sources.table, hparams
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -172,7 +172,8 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     folder = new_run_dir(logdir, "demo")
     seeds, mean = os.path.join(folder, "seeds"), os.path.join(folder, "mean")
     train_all(seeds, epochs)
-    points, hparams = reader.read_root(seeds, tags=["epoch_*"])
+    points = reader.read_table(seeds, tags=["epoch_*"])
+    hparams = points.hparams
     aggregate_root(points, hparams, ["seed"], mean, source=seeds)
     table = grouped.summarize_groups(points, hparams, ["seed"])
     print(

@@ -1,5 +1,8 @@
 """Runs side by side, without TensorFlow (``aggregate`` imports it only to write).
 
+Everything here consumes the reader's column ``Table`` (``lossboard.reader.table``): one
+NumPy array per field, one ``Series`` (two arrays) per curve, never an object per point.
+
 - ``run_table.py``: one row per run: final and best values, rendered as text, Markdown, CSV.
 - ``configurations.py``: runs grouped into configurations by their hparams (``--over seed``).
 - ``config_table.py``: one row per configuration: mean ± std, Welch's test; ``compare_groups``.

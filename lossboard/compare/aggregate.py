@@ -14,6 +14,7 @@ Computing the curves needs no TensorFlow; only writing them does (imported then)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -21,10 +22,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lossboard.compare.configurations import MARKER, Configuration, curves, group_runs
+import numpy as np
+
+from lossboard.compare.configurations import (
+    MARKER,
+    Configuration,
+    as_table,
+    curves,
+    group_runs,
+)
 from lossboard.compare.stats import Spread
 from lossboard.layout import EPOCH_PREFIX
 from lossboard.reader.read import Point
+from lossboard.reader.table import Series, Table
 
 #: Suffixes of the spread tags written beside each mean tag.
 SPREAD_TAGS = ("std", "min", "max")
@@ -42,7 +52,7 @@ class Band:
         return [s.mean for s in self.spreads]
 
 
-def mean_curve(series: Sequence[Mapping[int, float]]) -> Band:
+def mean_curve(series: Sequence[Series | Mapping[int, float]]) -> Band:
     """The mean and spread of several runs' curves at the steps all of them have.
 
     Examples:
@@ -50,8 +60,12 @@ def mean_curve(series: Sequence[Mapping[int, float]]) -> Band:
         >>> band.steps, band.mean
         ([0, 1], [2.0, 1.0])
     """
-    common = sorted(set.intersection(*(set(s) for s in series))) if series else []
-    return Band(common, [Spread.of([s[step] for s in series]) for step in common])
+    if not series:
+        return Band([], [])
+    curves_ = [Series.of(s) for s in series]
+    common = functools.reduce(np.intersect1d, [c.steps for c in curves_])
+    matrix = np.stack([c.at(common) for c in curves_], axis=1)  # (steps, runs)
+    return Band(common.tolist(), [Spread.of(row) for row in matrix.tolist()])
 
 
 @dataclass
@@ -68,7 +82,7 @@ class AggregatedRun:
 
 
 def aggregate_points(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     over: Sequence[str],
     runs: str | None = None,
@@ -77,7 +91,8 @@ def aggregate_points(
     """The mean curves of every configuration (no TensorFlow needed).
 
     Args:
-        points: Scalars read back (see ``lossboard.reader.read.read_root``).
+        points: Scalars read back: a ``Table`` (``lossboard.reader.read.read_table``) or
+            ``Point`` rows.
         hparams: Each run's hyperparameters.
         over: The hparams that vary within a configuration, such as ``["seed"]``.
         runs: A glob on run names.
@@ -86,8 +101,8 @@ def aggregate_points(
     Raises:
         ValueError: When no run has one of the ``over`` hparams.
     """
-    points = [p for p in points if tags is not None or p.tag.startswith(EPOCH_PREFIX)]
-    by_run = curves(points, tags, runs)
+    table = as_table(points, hparams)
+    by_run = curves(table if tags is not None else table.select(prefix=EPOCH_PREFIX), tags, runs)
     configs = group_runs(hparams, {run for run, _, _ in by_run}, over)
     series_of: dict[str, set[tuple[str, str]]] = {}  # run -> its (split, tag): linear in runs
     for run, split, tag in by_run:
@@ -108,7 +123,8 @@ def aggregate_points(
                 continue
             series = [by_run[(r, split, tag)] for r in have]
             band = mean_curve(series)
-            extra = sorted(set().union(*series) - set(band.steps))
+            every = functools.reduce(np.union1d, [s.steps for s in series])
+            extra = np.setdiff1d(every, band.steps).tolist()
             if extra:
                 uneven.setdefault(_steps(extra), []).append(f"{split} {tag}")
             agg.bands[(split, tag)] = band
@@ -239,7 +255,7 @@ def _refuse_inside_a_run(
 
 
 def aggregate_root(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     over: Sequence[str],
     out: str | os.PathLike,
@@ -253,10 +269,10 @@ def aggregate_root(
         >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
         >>> aggregate_root(points, hparams, ["seed"], "logs/seeds-mean")  # doctest: +SKIP
     """
-    points = list(points)
+    table = as_table(points, hparams)
     if source:
-        _refuse_inside_a_run(out, source, {p.run for p in points})
-    aggregated = [a for a in aggregate_points(points, hparams, over, runs) if a.bands]
+        _refuse_inside_a_run(out, source, set(table.present_runs()))
+    aggregated = [a for a in aggregate_points(table, hparams, over, runs) if a.bands]
     if not aggregated:
         raise ValueError(
             f"no epoch_* values to aggregate{f' in runs matching {runs!r}' if runs else ''}; "

@@ -8,15 +8,18 @@ Welch's t-test on the runs' final values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from lossboard.compare.configurations import Configuration, curves, group_runs, varying_keys
 from lossboard.compare.run_table import (
     SPLIT_ORDER,
-    best_of,
+    best_index,
     fmt,
     hparam_text,
     rank_split,
@@ -29,7 +32,8 @@ from lossboard.compare.run_table import (
     spread,
 )
 from lossboard.compare.stats import Spread, welch_t_test
-from lossboard.reader.read import Point
+from lossboard.reader.read import COLUMNS, Point
+from lossboard.reader.table import Series, Table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -87,20 +91,20 @@ class GroupTable:
         return [s for s in SPLIT_ORDER if any(s in r.splits for r in self.rows)]
 
 
-def _split_summary(series: list[dict[int, float]], higher_is_better: bool) -> GroupSplit:
-    common = sorted(set.intersection(*(set(s) for s in series)))
+def _split_summary(series: list[Series], higher_is_better: bool) -> GroupSplit:
+    common = functools.reduce(np.intersect1d, [s.steps for s in series])
     finals, bests = [], []
-    for s in series:
-        values = [(step, s[step]) for step in common]
-        if values:
-            finals.append(values[-1][1])
-            bests.append(best_of(values, higher_is_better)[1])
-    lengths = [len(s) for s in series]
+    if len(common):
+        for s in series:
+            values = s.at(common)
+            finals.append(float(values[-1]))
+            bests.append(float(values[best_index(values, higher_is_better)]))
+    lengths = [len(s.steps) for s in series]
     return GroupSplit(finals, bests, len(common), (min(lengths), max(lengths)))
 
 
 def summarize_groups(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     over: Sequence[str],
     tag: str = "epoch_loss",
@@ -289,10 +293,10 @@ def compare_groups(
     import pandas as pd
 
     over = [over] if isinstance(over, str) else list(over)
-    points = [Point(**row) for row in frame.to_dict("records")]
-    table = summarize_groups(
-        points, frame.attrs.get("hparams", {}), over, tag, higher_is_better=higher_is_better
-    )
+    hparams = frame.attrs.get("hparams", {})
+    run, split, tag_, step, value, wall = (frame[c].to_numpy() for c in COLUMNS)
+    rows = Table.of_columns(run, split, tag_, step, value, wall, hparams)
+    table = summarize_groups(rows, hparams, over, tag, higher_is_better=higher_is_better)
     header, cells = table_cells(table, numeric=True)
     out = pd.DataFrame(cells, columns=header)
     out.attrs["ranked_by"] = table.split

@@ -1,17 +1,19 @@
 """Configurations: runs whose hparams are equal except for the keys averaged over (``--over``).
 
-Everything here works on ``lossboard.reader.read.Point`` rows, without TensorFlow.
+Everything here works on the reader's column ``Table`` (one NumPy array per field, one
+``Series`` per curve), without TensorFlow; lists of ``Point`` rows are accepted and turned
+into a table once (``as_table``).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lossboard.reader.read import Point
+from lossboard.reader.table import Series, Table
 from lossboard.run_dirs import _clean, _format
 
 #: The file ``lossboard aggregate`` leaves in its output folder; runs under it are not sources.
@@ -108,45 +110,57 @@ def aggregate_dirs(root: str | os.PathLike) -> list[str]:
     return found
 
 
+def as_table(points: Table | Iterable[Point], hparams: Mapping[str, Any] | None = None) -> Table:
+    """The rows as a column ``Table`` (a table is returned as it is).
+
+    Examples:
+        >>> as_table([Point("a", "train", "epoch_loss", 0, 0.5, 0.0)]).series()
+        {('a', 'train', 'epoch_loss'): Series(steps=array([0]), values=array([0.5]))}
+    """
+    if isinstance(points, Table):
+        return points
+    rows = list(points)
+    run, split, tag, step, value, wall = (
+        [getattr(p, f) for p in rows] for f in ("run", "split", "tag", "step", "value", "wall_time")
+    )
+    return Table.of_columns(run, split, tag, step, value, wall, dict(hparams or {}))
+
+
 @dataclass
 class Sources:
-    """The points of source runs, and the folders of aggregated runs that were left out."""
+    """The rows of source runs, and the folders of aggregated runs that were left out."""
 
-    points: list[Point]
+    table: Table
     skipped: list[str]
 
 
-def source_runs(points: Iterable[Point], root: str | os.PathLike) -> Sources:
-    """``points`` without the runs that ``lossboard aggregate`` wrote in a folder under ``root``.
+def source_runs(points: Table | Iterable[Point], root: str | os.PathLike) -> Sources:
+    """The rows without the runs that ``lossboard aggregate`` wrote in a folder under ``root``.
 
-    ``root`` itself may be such a folder: its runs are then the ones to read.
+    ``root`` itself may be such a folder: its runs are then the ones to read. Each run
+    name is tested once, whatever its number of rows.
     """
     skip = [d for d in aggregate_dirs(root) if d]
 
-    def inside(run: str) -> bool:
-        return any(run == d or run.startswith(d + "/") for d in skip)
+    def source(run: str) -> bool:
+        return not any(run == d or run.startswith(d + "/") for d in skip)
 
-    kept = [p for p in points if not inside(p.run)]
-    return Sources(kept, skip)
+    return Sources(as_table(points).select(keep_run=source), skip)
 
 
-Curves = dict[tuple[str, str, str], dict[int, float]]
-"""``{(run, split, tag): {step: value}}``."""
+Curves = dict[tuple[str, str, str], Series]
+"""``{(run, split, tag): Series}``: one pair of arrays per curve."""
 
 
 def curves(
-    points: Iterable[Point], tags: Iterable[str] | None = None, runs: str | None = None
+    points: Table | Iterable[Point], tags: Iterable[str] | None = None, runs: str | None = None
 ) -> Curves:
-    """Each run's values by split and tag; the split of a run without splits is ``train``.
+    """Each run's curves by split and tag; the split of a run without splits is ``train``.
 
     Args:
-        points: Scalars read back.
+        points: Scalars read back (a ``Table`` from ``lossboard.reader.read.read_table``).
         tags: Only these tags (default: all).
         runs: A glob on run names.
     """
-    wanted = None if tags is None else set(tags)
-    out: Curves = {}
-    for p in points:
-        if (wanted is None or p.tag in wanted) and (runs is None or fnmatch.fnmatch(p.run, runs)):
-            out.setdefault((p.run, p.split or "train", p.tag), {})[p.step] = p.value
-    return out
+    table = as_table(points).select(tags, runs)
+    return {(run, split or "train", tag): s for (run, split, tag), s in table.series().items()}

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lossboard.compare.aggregate import aggregate_points
-from lossboard.compare.configurations import curves
+from lossboard.compare.configurations import as_table, curves
 from lossboard.layout import BATCH_PREFIX, EPOCH_PREFIX, SPLITS, TRAIN, VALIDATION
 from lossboard.reader.read import Point
+from lossboard.reader.table import Series, Table
 
 _INSTALL_HINT = (
     "lossboard plot needs matplotlib, an optional dependency: pip install matplotlib "
@@ -93,17 +94,17 @@ def output_path(output: str | os.PathLike) -> str:
     return path
 
 
-def run_lines(series: Mapping[tuple[str, str, str], Mapping[int, float]]) -> list[Line]:
+def run_lines(series: Mapping[tuple[str, str, str], Series | Mapping[int, float]]) -> list[Line]:
     """One line per run, split and tag."""
     out = []
     for (run, split, tag), values in series.items():
-        steps = sorted(values)
-        out.append(Line(run, split, tag, steps, [values[s] for s in steps]))
+        curve = Series.of(values)
+        out.append(Line(run, split, tag, curve.steps.tolist(), curve.values.tolist()))
     return out
 
 
 def configuration_lines(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     over: Sequence[str],
     tags: Iterable[str] | None = None,
@@ -143,7 +144,7 @@ def colours(n: int) -> list[Any]:
 
 
 def plot_runs(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     output: str | os.PathLike,
     tags: Sequence[str] | None = None,
     runs: str | None = None,
@@ -156,7 +157,8 @@ def plot_runs(
     """Draws one panel per tag, one colour per run, train solid and validation dashed.
 
     Args:
-        points: Scalars read back (see ``lossboard.reader.read.read_root``).
+        points: Scalars read back: a ``Table`` (``lossboard.reader.read.read_table``) or
+            ``Point`` rows.
         output: The image to write; ``.png`` is added to a name without an extension.
         tags: The tags to draw (default: every ``epoch_*`` tag).
         runs: A glob on run names.
@@ -180,8 +182,9 @@ def plot_runs(
     """
     if band not in ("std", "minmax"):
         raise ValueError(f"band: got {band!r}; expected 'std' or 'minmax'.")
+    points = as_table(points, hparams)
     if tags is None:
-        points = [p for p in points if p.tag.startswith(EPOCH_PREFIX)]
+        points = points.select(prefix=EPOCH_PREFIX)
     if over:
         lines = configuration_lines(points, hparams or {}, over, tags, runs, band)
     else:

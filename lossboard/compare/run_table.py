@@ -14,6 +14,7 @@ import numpy as np
 from lossboard.compare.configurations import curves, varying_keys
 from lossboard.layout import SPLITS
 from lossboard.reader.read import Point
+from lossboard.reader.table import Table
 
 SPLIT_ORDER = SPLITS
 
@@ -56,12 +57,17 @@ def rank_split(splits: Iterable[Iterable[str]]) -> str:
     return "validation" if any("validation" in s for s in splits) else "train"
 
 
-def best_of(values: list[tuple[int, float]], higher_is_better: bool) -> tuple[int, float]:
-    """``(step, value)`` of the best value of a sorted series, ignoring NaN; earliest on ties."""
-    finite = [v for v in values if not math.isnan(v[1])] or values
-    if higher_is_better:
-        return max(finite, key=lambda sv: (sv[1], -sv[0]))
-    return min(finite, key=lambda sv: (sv[1], sv[0]))
+def best_index(values: np.ndarray, higher_is_better: bool) -> int:
+    """Where the best of a curve's values is, ignoring NaN; the earliest on ties (the
+    first value when all are NaN).
+
+    Examples:
+        >>> best_index(np.array([3.0, 1.0, np.nan, 1.0]), higher_is_better=False)
+        1
+    """
+    if np.isnan(values).all():
+        return 0
+    return int(np.nanargmax(values) if higher_is_better else np.nanargmin(values))
 
 
 def ranked(items: list, value, name, higher_is_better: bool) -> list:
@@ -75,7 +81,7 @@ def ranked(items: list, value, name, higher_is_better: bool) -> list:
 
 
 def summarize(
-    points: Iterable[Point],
+    points: Table | Iterable[Point],
     hparams: Mapping[str, Mapping[str, Any]],
     tag: str = "epoch_loss",
     runs: str | None = None,
@@ -86,18 +92,21 @@ def summarize(
     Every run is ranked by the final value of one split (see ``rank_split``).
 
     Args:
-        points: Scalars read back (see ``lossboard.reader.read.read_root``).
+        points: Scalars read back: a ``Table`` (``lossboard.reader.read.read_table``) or
+            ``Point`` rows (``read_root``).
         hparams: Each run's hyperparameters.
         tag: The tag to compare, such as ``"epoch_loss"``.
         runs: A glob on run names (``"lr_*"``); all runs by default.
         higher_is_better: Rank and pick the best value by the maximum.
     """
     summaries: dict[str, RunSummary] = {}
-    for (run, split, _), by_step in curves(points, [tag], runs).items():
-        values = sorted(by_step.items())
-        best_step, best = best_of(values, higher_is_better)
+    for (run, split, _), curve in curves(points, [tag], runs).items():
+        best = best_index(curve.values, higher_is_better)
         summary = summaries.setdefault(run, RunSummary(run, hparams=dict(hparams.get(run, {}))))
-        summary.splits[split] = SplitSummary(values[-1][1], best, best_step, len(values))
+        summary.splits[split] = SplitSummary(
+            float(curve.values[-1]), float(curve.values[best]), int(curve.steps[best]),
+            len(curve.steps),
+        )  # fmt: skip
     split = rank_split(s.splits for s in summaries.values())
     return ranked(
         list(summaries.values()), lambda s: s.rank_value(split), lambda s: s.run, higher_is_better

@@ -2,7 +2,8 @@
 
 - ``read.py``: event files found under a root, read (``read_file``, ``read_table``,
   ``read_root``, ``load``) and checked (``read_back``); ``EventFileWarning``.
-- ``table.py``: the column table: one row per point, newest point per step.
+- ``table.py``: ``Table``, the column table (one row per point, newest point per step)
+  that compare, plot, aggregate and grouping all consume; ``Series``, one curve as two arrays.
 
 Examples:
     >>> from lossboard.reader import read_root
@@ -23,6 +24,7 @@ from lossboard.reader.read import (
     records,
     run_and_split,
 )
+from lossboard.reader.table import Series, Table
 
 __all__ = [
     "COLUMNS",
@@ -36,4 +38,6 @@ __all__ = [
     "read_table",
     "records",
     "run_and_split",
+    "Series",
+    "Table",
 ]

@@ -6,8 +6,10 @@ millions of points costs a few dozen bytes per point, not a Python object each.
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +61,124 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.step)
+
+    @classmethod
+    def of_columns(
+        cls,
+        run: Sequence[str] | np.ndarray,
+        split: Sequence[str] | np.ndarray,
+        tag: Sequence[str] | np.ndarray,
+        step: Any,
+        value: Any,
+        wall_time: Any = None,
+        hparams: dict[str, dict[str, Any]] | None = None,
+    ) -> Table:
+        """A table from one column per field, in any order; of a step given twice, the last.
+
+        Examples:
+            >>> t = Table.of_columns(["b", "a", "a"], ["train"] * 3, ["loss"] * 3, [0, 1, 0],
+            ...                      [3.0, 2.0, 1.0])
+            >>> t.runs, t.step.tolist(), t.value.tolist()
+            (['a', 'b'], [0, 1, 0], [1.0, 2.0, 3.0])
+        """
+        codes: list[np.ndarray] = []
+        names: list[list[str]] = []
+        for column in (run, split, tag):
+            uniques, inverse = np.unique(np.asarray(column, dtype=object), return_inverse=True)
+            codes.append(inverse.astype(_code_dtype(len(uniques))))
+            names.append([str(u) for u in uniques])
+        step = np.asarray(step, np.int64)
+        value = np.asarray(value, np.float64)
+        wall = np.zeros(len(step)) if wall_time is None else np.asarray(wall_time, np.float64)
+        order = np.lexsort((np.arange(len(step)), step, codes[2], codes[1], codes[0]))
+        columns = [c[order] for c in (*codes, step, value, wall)]
+        last = np.ones(len(order), bool)  # of one (run, split, tag, step), the last given
+        last[:-1] = np.any([c[1:] != c[:-1] for c in columns[:4]], axis=0)
+        r, s, t, st, v, w = (c[last] for c in columns)
+        return cls(r, s, t, st, v, w, names[0], names[1], names[2], dict(hparams or {}))
+
+    def select(
+        self,
+        tags: Iterable[str] | None = None,
+        runs: str | None = None,
+        prefix: str | None = None,
+        keep_run: Any = None,
+    ) -> Table:
+        """The rows of some tags and runs; every test is made once per name, not per row.
+
+        Args:
+            tags: Tag names to keep (default: all).
+            runs: A glob on run names.
+            prefix: Keep only tags that start with it (``"epoch_"``).
+            keep_run: A function of a run name: keep its rows when true.
+        """
+        tag_ok = np.ones(len(self.tags), bool)
+        if tags is not None:
+            wanted = set(tags)
+            tag_ok &= np.array([t in wanted for t in self.tags], bool)
+        if prefix is not None:
+            tag_ok &= np.array([t.startswith(prefix) for t in self.tags], bool)
+        run_ok = np.ones(len(self.runs), bool)
+        if runs is not None:
+            run_ok &= np.array([fnmatch.fnmatch(r, runs) for r in self.runs], bool)
+        if keep_run is not None:
+            run_ok &= np.array([bool(keep_run(r)) for r in self.runs], bool)
+        if tag_ok.all() and run_ok.all():
+            return self
+        rows = tag_ok[self.tag] & run_ok[self.run] if len(self) else np.zeros(0, bool)
+        return Table(
+            self.run[rows], self.split[rows], self.tag[rows], self.step[rows],
+            self.value[rows], self.wall_time[rows], self.runs, self.splits, self.tags,
+            self.hparams,
+        )  # fmt: skip
+
+    def present_runs(self) -> list[str]:
+        """The names of the runs that have rows."""
+        return [self.runs[i] for i in np.unique(self.run)]
+
+    def series(self) -> dict[tuple[str, str, str], Series]:
+        """Every ``(run, split, tag)`` curve, as two arrays each: one object per curve.
+
+        The rows are sorted, so each curve is one slice: found in a few vector ops,
+        linear in the number of rows.
+        """
+        n = len(self)
+        if not n:
+            return {}
+        change = np.zeros(n, bool)
+        change[0] = True
+        for codes in (self.run, self.split, self.tag):
+            change[1:] |= codes[1:] != codes[:-1]
+        starts = np.flatnonzero(change)
+        ends = np.append(starts[1:], n)
+        out = {}
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            key = (
+                self.runs[self.run[start]],
+                self.splits[self.split[start]],
+                self.tags[self.tag[start]],
+            )
+            out[key] = Series(self.step[start:end], self.value[start:end])
+        return out
+
+
+class Series(NamedTuple):
+    """One curve: its steps (increasing) and values."""
+
+    steps: np.ndarray  # int64
+    values: np.ndarray  # float64
+
+    @classmethod
+    def of(cls, by_step: Any) -> Series:
+        """A curve from ``{step: value}`` (or a ``Series``, returned as it is)."""
+        if isinstance(by_step, Series):
+            return by_step
+        steps = sorted(by_step)
+        return cls(np.asarray(steps, np.int64), np.asarray([by_step[s] for s in steps], float))
+
+    def at(self, steps: np.ndarray) -> np.ndarray:
+        """The values at ``steps`` (every one of them in the curve)."""
+        return self.values[np.searchsorted(self.steps, steps)]
 
 
 def assemble(
