@@ -38,7 +38,8 @@ _BLOCK = 8 << 20  # bytes read at a time
 
 
 class EventFileWarning(LossboardRuntimeWarning):
-    """An event file, or a part of one, was skipped because it is corrupt or unreadable."""
+    """An event file, or a part of one, was skipped: it is corrupt or unreadable, or holds
+    scalar summaries that are not one real number."""
 
 
 @dataclass(frozen=True)
@@ -163,14 +164,32 @@ def _read_points(path: str, tags: _Tags) -> tuple[Piece, dict[str, Any]]:
     pieces: list[Piece] = []
     hparams: dict[str, Any] = {}
     plugin_of: dict[str, str] = {}  # TF2 may write a tag's metadata with its first value only
+    skipped: dict[str, list] = {}  # scalars-plugin values that are not one real number
     for block, frames, offset in _blocks(path):
-        piece, block_hparams, bad = _decode(block, frames, tags, plugin_of)
+        piece, block_hparams, bad = _decode(block, frames, tags, plugin_of, skipped)
         pieces.append(piece)
         hparams.update(block_hparams)
         if bad is not None:
             _warn_corrupt(path, offset + int(frames.starts[bad]) - records_.HEADER, "data")
             break
+    _warn_skipped(path, {tag: why for tag, why in skipped.items() if tags.wanted(tag)})
     return Piece.concat(pieces), hparams
+
+
+def _warn_skipped(path: str, skipped: dict[str, list]) -> None:
+    """Warns once for a file about its scalar summaries that are not one real number."""
+    if not skipped:
+        return
+    listed = ", ".join(
+        f"{tag!r} ({what}, {count} point{'s' if count > 1 else ''})"
+        for tag, (what, count) in sorted(skipped.items())
+    )
+    _warn(
+        f"{path}: left out the scalar summaries of tag(s) {listed}: expected one real number "
+        "(a float, int or bool tensor of one element), as TensorBoard's Scalars dashboard "
+        "plots. Write such a value as one number, e.g. tf.summary.scalar(tag, "
+        "tf.cast(value, tf.float32), step) (tf.math.real or tf.reduce_mean first)."
+    )
 
 
 def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
@@ -192,9 +211,16 @@ def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
 
 
 def _decode(
-    block: np.ndarray, frames: records_.Frames, tags: _Tags, plugin_of: dict[str, str]
+    block: np.ndarray,
+    frames: records_.Frames,
+    tags: _Tags,
+    plugin_of: dict[str, str],
+    skipped: dict[str, list] | None = None,
 ) -> tuple[Piece, dict[str, Any], int | None]:
-    """Points of a block's records, its hparams, and the index of a record that is no event."""
+    """Points of a block's records, its hparams, and the index of a record that is no event.
+
+    ``skipped`` collects the scalar summaries that are not one number (see ``events.decode``).
+    """
     layout = events.scalar_layout(block, frames.starts, frames.lengths)
     code = _layout_tags(layout, tags)
     needed = np.flatnonzero(~layout.ok | (code >= 0))  # the rest is skipped unread
@@ -207,7 +233,7 @@ def _decode(
         start = int(frames.starts[i])
         record = block[start : start + int(frames.lengths[i])].tobytes()
         try:
-            points, record_hparams = events.decode(record, plugin_of)
+            points, record_hparams = events.decode(record, plugin_of, skipped)
         except events.NotAnEvent:
             bad = i
             break
