@@ -38,8 +38,8 @@ _BLOCK = 8 << 20  # bytes read at a time
 
 
 class EventFileWarning(LossboardRuntimeWarning):
-    """An event file, or a part of one, was skipped: it is corrupt or unreadable, or holds
-    scalar summaries that are not one real number."""
+    """An event file, or a part of one, was skipped: it is corrupt or unreadable, holds
+    scalar summaries that are not one real number, or is a second name of a folder read."""
 
 
 @dataclass(frozen=True)
@@ -263,15 +263,25 @@ def event_files(root: str) -> Iterator[str]:
 
     Anything whose name contains ``tfevents`` counts, folders too (reading one
     warns), so nothing named like an event file is passed over in silence.
+    Symlinked folders are followed; a folder reached under a second name (a
+    symlink loop, a ``latest`` link) is read once, with an ``EventFileWarning``.
 
     Examples:
         >>> list(event_files("."))
         []
     """
-    for directory, dirs, names in files.walk(root):
+    aliases: list[tuple[str, str, str]] = []
+    for directory, dirs, names in files.walk(root, aliases):
         for name in sorted(names + [d for d in dirs if "tfevents" in d]):
             if "tfevents" in name:
                 yield files.join(directory, name)
+    for link, target, walked in aliases:
+        _warn(
+            f"{link!r} is a second name of the folder {target!r}, read as {walked!r} (a "
+            "symlink loop, or a link to a run read already): its event files were read once, "
+            "under that name. Remove the link, or read the folder it points to on its own, "
+            "if you meant another run."
+        )
 
 
 def run_and_split(root: str, path: str) -> tuple[str, str]:
