@@ -83,3 +83,47 @@ def test_a_folder_reached_under_a_second_name_is_read_once_with_a_warning(
     for message, (name, first) in zip(messages, sorted(aliases.items()), strict=True):
         assert f"{os.fspath(root / name)!r} is a second name" in message, message
         assert f"read as {os.path.normpath(os.fspath(root / first))!r}" in message, message
+
+
+@pytest.mark.parametrize("name", ["train", "validation", "group/train"])
+def test_a_run_named_like_a_split_is_a_run_with_its_hparams(tmp_path, name):
+    from lossboard.compare.configurations import group_runs
+    from lossboard.reader.read import read_root
+
+    root = tmp_path / "root"
+    with pytest.warns(lossboard.LossboardWarning, match=f"ends in '{name.split('/')[-1]}'"):
+        named = _run(root / name, seed=4, hparams={"lr": 0.1, "seed": 4})
+    other = _run(root / "other", seed=5, hparams={"lr": 0.1, "seed": 5})
+    got, hparams = _epoch_losses(root)
+    assert sorted(got) == sorted([name, "other"])
+    assert _close(got[name], named) and _close(got["other"], other)
+    assert hparams == {name: {"lr": 0.1, "seed": 4}, "other": {"lr": 0.1, "seed": 5}}
+    # compare --over seed: the two runs are one configuration (lr=0.1), not two
+    points, read_hparams = read_root(root)
+    configs = group_runs(read_hparams, {p.run for p in points}, ["seed"])
+    assert [(c.name, c.runs) for c in configs] == [("lr=0.1", sorted([name, "other"]))]
+
+
+def test_a_run_whose_own_folder_holds_the_splits_is_still_read_as_before(tmp_path):
+    """A root that is one run (root/train, root/validation): the splits of run ``.``."""
+    expected = _run(tmp_path, seed=6, hparams={"seed": 6})
+    got, hparams = _epoch_losses(tmp_path)
+    assert list(got) == ["."] and _close(got["."], expected)
+    assert hparams == {".": {"seed": 6}}
+
+
+@pytest.mark.parametrize("log_dir", ["train", "validation", "runs/train/", "runs/validation"])
+def test_a_log_dir_named_like_a_split_is_warned_about(tmp_path, log_dir):
+    path = os.path.join(os.fspath(tmp_path), log_dir)
+    name = log_dir.rstrip("/").rsplit("/", 1)[-1]
+    with pytest.warns(lossboard.LossboardWarning) as caught:
+        LossLogger(path).close()
+    (warning,) = caught
+    message = str(warning.message)
+    assert f"log_dir {path!r} ends in {name!r}" in message, message
+    assert f"'{name}/train' and '{name}/validation'" in message, message
+
+
+@pytest.mark.parametrize("log_dir", ["training", "train-1", "train/seed0", "val"])
+def test_other_log_dirs_are_not_warned_about(tmp_path, log_dir):
+    LossLogger(tmp_path / log_dir).close()  # any lossboard warning fails the test

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -284,17 +284,42 @@ def event_files(root: str) -> Iterator[str]:
         )
 
 
-def run_and_split(root: str, path: str) -> tuple[str, str]:
+def run_and_split(
+    root: str, path: str, runs_with_splits: Container[tuple[str, ...]] = ()
+) -> tuple[str, str]:
     """``(run, split)`` of an event file: ``<root>/<run>/<split>/events...``.
+
+    The file's folder is a split when it is named ``train`` or ``validation`` and
+    is not a run itself: a run named ``train`` holds split folders of its own,
+    so its relative folder parts are in ``runs_with_splits`` (see
+    ``split_parents``) and its own files (its hparams) belong to it.
 
     Examples:
         >>> run_and_split("logs", "logs/a/train/events.out.tfevents.1")
         ('a', 'train')
+        >>> runs = split_parents("logs", ["logs/train/train/events.out.tfevents.1"])
+        >>> run_and_split("logs", "logs/train/events.out.tfevents.2", runs)
+        ('train', '')
     """
-    parts = files.relative_parts(root, files.dirname(path))
-    if parts and parts[-1] in SPLIT_DIRS:
+    parts = tuple(files.relative_parts(root, files.dirname(path)))
+    if parts and parts[-1] in SPLIT_DIRS and parts not in runs_with_splits:
         return "/".join(parts[:-1]) or ".", parts[-1]
     return "/".join(parts) or ".", ""
+
+
+def split_parents(root: str, paths: Iterable[str]) -> set[tuple[str, ...]]:
+    """The folders (relative parts) that hold a split folder with event files: runs.
+
+    Examples:
+        >>> sorted(split_parents("logs", ["logs/a/validation/events.out.tfevents.1"]))
+        [('a',)]
+    """
+    found = set()
+    for path in paths:
+        parts = tuple(files.relative_parts(root, files.dirname(path)))
+        if parts and parts[-1] in SPLIT_DIRS:
+            found.add(parts[:-1])
+    return found
 
 
 def read_file(
@@ -351,8 +376,10 @@ def read_table(
     names = _Tags(_matcher(tags))
     groups: dict[tuple[str, str], list[Piece]] = {}
     hparams: dict[str, dict[str, Any]] = {}
-    for path in event_files(root):
-        run, split = run_and_split(root, path)
+    paths = list(event_files(root))
+    runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
+    for path in paths:
+        run, split = run_and_split(root, path, runs_with_splits)
         if split and not split_wanted(split):
             continue  # a run's own folder is read for its hparams whatever the splits
         piece, file_hparams = _read_points(path, names)
