@@ -4,8 +4,11 @@
 float64 scalar tensor, the ``scalars`` plugin's metadata), so its records are
 decoded field by field for all records at once (``scalar_layout``). Any
 record in another layout (hparams, Keras' model config, TF1 ``simple_value``,
-a writer that orders fields differently) is parsed with the protos that the
-``tensorboard`` package ships (``decode``), which gives the same values.
+a writer that orders fields differently, a scalar of another dtype) is parsed
+with the protos that the ``tensorboard`` package ships (``decode``), which gives
+the same values. Scalars of every real and bool dtype are read, as TensorBoard's
+Scalars dashboard reads them; a ``scalars`` value that is not one real number
+is reported to the caller, to be warned about, never dropped in silence.
 """
 
 from __future__ import annotations
@@ -19,13 +22,28 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lossboard.events.framing import at, distinct
 
-_NUMPY_DTYPES = {
-    types_pb2.DT_FLOAT: np.float32,
-    types_pb2.DT_DOUBLE: np.float64,
-    types_pb2.DT_HALF: np.float16,
-    types_pb2.DT_INT32: np.int32,
-    types_pb2.DT_INT64: np.int64,
+# The dtypes of a scalar TensorBoard's Scalars dashboard plots (its Python loader reads a
+# value as ``tensor_util.make_ndarray(tensor).item()``): every real and bool dtype. Each with
+# the NumPy dtype of its ``tensor_content`` (TensorFlow's writers use that field) and the
+# field that holds its values otherwise. bfloat16 too (TensorBoard's own loader cannot decode
+# it): its bits are the high half of a float32's.
+_REAL_DTYPES = {
+    types_pb2.DT_FLOAT: ("<f4", "float_val"),
+    types_pb2.DT_DOUBLE: ("<f8", "double_val"),
+    types_pb2.DT_HALF: ("<f2", "half_val"),
+    types_pb2.DT_BFLOAT16: ("<u2", "half_val"),
+    types_pb2.DT_INT8: ("<i1", "int_val"),
+    types_pb2.DT_UINT8: ("<u1", "int_val"),
+    types_pb2.DT_INT16: ("<i2", "int_val"),
+    types_pb2.DT_UINT16: ("<u2", "int_val"),
+    types_pb2.DT_INT32: ("<i4", "int_val"),
+    types_pb2.DT_UINT32: ("<u4", "uint32_val"),
+    types_pb2.DT_INT64: ("<i8", "int64_val"),
+    types_pb2.DT_UINT64: ("<u8", "uint64_val"),
+    types_pb2.DT_BOOL: ("?", "bool_val"),
 }
+_DTYPE_NAMES = {types_pb2.DT_HALF: "float16", types_pb2.DT_FLOAT: "float32"}
+_DTYPE_NAMES[types_pb2.DT_DOUBLE] = "float64"
 # Field keys and fixed bytes of the layout tf.summary.scalar writes.
 _WALL_TIME, _STEP, _SUMMARY, _VALUE, _TAG = 0x09, 0x10, 0x2A, 0x0A, 0x0A
 # tensor (field 8) of 10 or 14 bytes: dtype float/double, shape [], tensor_content of 4 or 8 bytes
@@ -200,11 +218,16 @@ def group_tags(layout: Layout, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return (np.concatenate(firsts) if firsts else np.zeros(0, np.int64)), group_of
 
 
-def decode(record: bytes, plugin_of: dict[str, str]) -> tuple[list[tuple], dict[str, Any]]:
+def decode(
+    record: bytes, plugin_of: dict[str, str], skipped: dict[str, list] | None = None
+) -> tuple[list[tuple], dict[str, Any]]:
     """``[(tag, step, value, wall_time), ...]`` and hparams of one record, via the protos.
 
     ``plugin_of`` maps each tag to the plugin its metadata named; it is updated,
     since TF2 may write a tag's metadata with its first value only.
+    ``skipped``, when given, collects the values of the ``scalars`` plugin that
+    are not one real number (a string, a complex number, several numbers):
+    ``{tag: [what the tensor is, how many]}``, for the caller to warn about.
 
     Raises:
         NotAnEvent: When the bytes do not parse as an Event.
@@ -225,31 +248,63 @@ def decode(record: bytes, plugin_of: dict[str, str]) -> tuple[list[tuple], dict[
         if plugin == "hparams":
             hparams.update(_hparams(value.metadata.plugin_data.content))
             continue
+        number: float | None = None
         if value.HasField("simple_value"):
-            number: float | None = value.simple_value
+            number = value.simple_value
         elif value.HasField("tensor") and plugin in ("scalars", ""):
-            number = _scalar(value.tensor)
-        else:
-            number = None
+            number, what = _scalar(value.tensor)
+            if number is None and plugin == "scalars" and skipped is not None:
+                skipped.setdefault(value.tag, [what, 0])[1] += 1
         if number is not None:
             points.append((value.tag, event.step, number, event.wall_time))
     return points, hparams
 
 
-def _scalar(tensor: Any) -> float | None:
-    """The value of a scalar ``TensorProto``, or None if it is not one real number."""
-    if tensor.tensor_shape.dim:
-        return None
-    for field in ("float_val", "double_val", "int_val", "int64_val", "half_val"):
+def dtype_name(dtype: int) -> str:
+    """TensorFlow's name of a ``DataType``: ``float32``, ``uint8``, ``complex64``...
+
+    Examples:
+        >>> dtype_name(types_pb2.DT_FLOAT), dtype_name(types_pb2.DT_UINT64), dtype_name(999)
+        ('float32', 'uint64', 'dtype 999')
+    """
+    if dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype]
+    try:
+        return types_pb2.DataType.Name(dtype)[3:].lower()
+    except ValueError:
+        return f"dtype {dtype}"
+
+
+def _scalar(tensor: Any) -> tuple[float | None, str]:
+    """The value of a ``TensorProto`` that holds one real number (a bool counts as 0 or 1), or
+    None; and what the tensor is (``"a complex64 tensor"``), to say why it was not read.
+
+    Reads what TensorBoard's Scalars dashboard plots: a tensor of one element (any shape,
+    as ``make_ndarray(tensor).item()``) of a real or bool dtype, from ``tensor_content`` or
+    from the dtype's own field.
+    """
+    dims = [d.size for d in tensor.tensor_shape.dim]
+    what = f"a {dtype_name(tensor.dtype)} tensor"
+    if dims:
+        what += f" of shape [{', '.join(map(str, dims))}]"
+    known = _REAL_DTYPES.get(tensor.dtype)
+    if known is None or int(np.prod(dims, dtype=np.int64)) != 1:
+        return None, what
+    dtype, field = known
+    if tensor.tensor_content:
+        if len(tensor.tensor_content) != np.dtype(dtype).itemsize:
+            return None, f"{what} of {len(tensor.tensor_content)} bytes"
+        array = np.frombuffer(tensor.tensor_content, dtype)
+    else:
         values = getattr(tensor, field)
-        if values:
-            if field == "half_val":
-                return float(np.array(values[0], np.uint16).view(np.float16))
-            return float(values[0])
-    dtype = _NUMPY_DTYPES.get(tensor.dtype)
-    if dtype is not None and len(tensor.tensor_content) >= np.dtype(dtype).itemsize:
-        return float(np.frombuffer(tensor.tensor_content, dtype)[0])
-    return None
+        if len(values) != 1:
+            return None, f"{what} holding {len(values)} values"
+        array = np.array(values, np.uint16 if field == "half_val" else None)
+        if tensor.dtype == types_pb2.DT_HALF:
+            array = array.view(np.float16)
+    if tensor.dtype == types_pb2.DT_BFLOAT16:
+        array = (array.astype(np.uint32) << 16).view(np.float32)
+    return float(array[0]), what
 
 
 def _hparams(content: bytes) -> dict[str, Any]:

@@ -55,16 +55,49 @@ def relative_parts(root: str, directory: str) -> list[str]:
     return [] if rel == "." else rel.split(os.sep)
 
 
-def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """``os.walk`` (top down, sorted) on any file system."""
+def walk(
+    root: str, aliases: list[tuple[str, str, str]] | None = None
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` (top down, sorted) on any file system, into symlinked folders too.
+
+    A local folder is walked once, whatever the number of names it has: the
+    folders under ``root`` first, then each symlinked folder (sorted, under the
+    link's name) whose target was not walked yet. A symlink to a folder already
+    walked (a loop back to a parent, or a second name such as ``latest``) is
+    not followed: it is added to ``aliases``, when given, as
+    ``(link, its target, the name the target was walked under)``.
+    """
     if is_remote(root):
         for directory, dirs, files in _gfile().walk(root):
             dirs.sort()
             yield str(directory), dirs, sorted(str(f) for f in files)
         return
-    for directory, dirs, files in os.walk(root):
-        dirs.sort()
-        yield directory, dirs, sorted(files)
+    walked: dict[str, str] = {}  # real path -> the name it was walked under
+    tops = [root]
+    while tops:
+        top = tops.pop(0)
+        real = os.path.realpath(top)
+        if real in walked:
+            if aliases is not None:
+                aliases.append((top, real, walked[real]))
+            continue
+        walked[real] = top
+        links: list[str] = []
+        for directory, dirs, files in os.walk(top):  # does not enter symlinked folders
+            dirs.sort()
+            for name in list(dirs):
+                path = os.path.join(directory, name)
+                real = os.path.realpath(path)
+                if os.path.islink(path):
+                    links.append(path)
+                elif real in walked:  # inside a link's target: walked under another name
+                    dirs.remove(name)
+                    if aliases is not None:
+                        aliases.append((path, real, walked[real]))
+                else:
+                    walked[real] = path
+            yield directory, dirs, sorted(files)
+        tops = sorted(tops + links)
 
 
 def open_sized(path: str) -> tuple[IO[bytes], int]:

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
+from lossboard.warn import warn
 
 _KNOWN = (numbers.Real, np.ndarray, np.generic, tf.Tensor, tf.Variable)
 
@@ -77,8 +78,43 @@ def check_hparams(hparams: Any) -> dict[str, bool | int | float | str]:
                 f"hparams: {name!r} is {batch_lib.describe(value)}; TensorBoard's HParams "
                 "dashboard takes bools, numbers and strings: pass str(value) if you need it."
             )
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_exact(name, value)
         out[name] = value
     return out
+
+
+#: The largest integer whose float64 no other integer shares (JavaScript's MAX_SAFE_INTEGER).
+MAX_EXACT_INT = 2**53 - 1
+
+
+def _check_exact(name: str, value: int) -> None:
+    """Warns when an int hparam cannot be told apart from its neighbours once stored.
+
+    TensorBoard's HParams stores every number as a float64 (``number_value``), so
+    ``2**53 + 1`` is stored as ``2**53``, and two runs differing only in it would be
+    one configuration.
+
+    Raises:
+        ValueError: When ``value`` is beyond float64's range altogether.
+    """
+    if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+        return
+    try:
+        stored = int(float(value))
+    except OverflowError:
+        raise ValueError(
+            f"hparams: {name!r} = {value} is beyond the range of a float64, in which "
+            "TensorBoard's HParams stores numbers; pass it as a string (str(value))."
+        ) from None
+    how = "exactly" if stored == value else f"as {stored}, not {value}"
+    warn(
+        f"hparams: {name!r} = {value} is stored {how}: TensorBoard's HParams stores numbers "
+        f"as float64, which holds integers apart only up to 2**53 - 1 = {MAX_EXACT_INT}, so "
+        f"the integers near it are stored as {stored} too and runs that differ only in "
+        f"{name!r} read back as one configuration. Pass it as a string (str(value)) to keep "
+        "it exact, or use a number within +/-(2**53 - 1)."
+    )
 
 
 #: The largest step of an event (an int64).

@@ -33,6 +33,27 @@ def _nothing() -> None:
     """What closing a non-chief worker's run releases: nothing."""
 
 
+def _warn_if_named_like_a_split(log_dir: str) -> None:
+    """Warns when the run's own folder is named ``train`` or ``validation``, a split's name.
+
+    TensorBoard then lists its splits as ``train/train``, ``train/validation`` beside the
+    other runs' ``train`` splits, and until the run holds a split folder of its own, a
+    reader takes its folder for the ``train`` split of the folder above it.
+    """
+    parts = log_dir.replace(os.sep, "/").rstrip("/").rsplit("/", 1)
+    name = parts[-1]
+    if name not in (TRAIN, VALIDATION):
+        return
+    above = parts[0] + "/" if len(parts) > 1 else ""
+    warn(
+        f"log_dir {log_dir!r} ends in {name!r}, the name of a split folder the logger writes "
+        f"inside a run: TensorBoard shows this run's splits as '{name}/{TRAIN}' and "
+        f"'{name}/{VALIDATION}' next to the '{TRAIN}' splits of other runs, and the folder "
+        "reads as a split of its parent until it holds a split of its own. Name the run's "
+        f"folder otherwise, such as {above + name + '-run'!r}."
+    )
+
+
 class Run:
     """The state of one run, shared by the ways a ``LossLogger`` is driven.
 
@@ -66,6 +87,7 @@ class Run:
         self.writer = run_writer(self.log_dir, chief)
         release: Callable[[], None] = _nothing
         if chief:
+            _warn_if_named_like_a_split(self.log_dir)
             sharing.warn_if_shared(self.log_dir)
             release = functools.partial(sharing.release, self.log_dir)
         # Unregistered at close, or when the logger is garbage collected without close.

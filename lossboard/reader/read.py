@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,8 @@ _BLOCK = 8 << 20  # bytes read at a time
 
 
 class EventFileWarning(LossboardRuntimeWarning):
-    """An event file, or a part of one, was skipped because it is corrupt or unreadable."""
+    """An event file, or a part of one, was skipped: it is corrupt or unreadable, holds
+    scalar summaries that are not one real number, or is a second name of a folder read."""
 
 
 @dataclass(frozen=True)
@@ -163,14 +164,32 @@ def _read_points(path: str, tags: _Tags) -> tuple[Piece, dict[str, Any]]:
     pieces: list[Piece] = []
     hparams: dict[str, Any] = {}
     plugin_of: dict[str, str] = {}  # TF2 may write a tag's metadata with its first value only
+    skipped: dict[str, list] = {}  # scalars-plugin values that are not one real number
     for block, frames, offset in _blocks(path):
-        piece, block_hparams, bad = _decode(block, frames, tags, plugin_of)
+        piece, block_hparams, bad = _decode(block, frames, tags, plugin_of, skipped)
         pieces.append(piece)
         hparams.update(block_hparams)
         if bad is not None:
             _warn_corrupt(path, offset + int(frames.starts[bad]) - records_.HEADER, "data")
             break
+    _warn_skipped(path, {tag: why for tag, why in skipped.items() if tags.wanted(tag)})
     return Piece.concat(pieces), hparams
+
+
+def _warn_skipped(path: str, skipped: dict[str, list]) -> None:
+    """Warns once for a file about its scalar summaries that are not one real number."""
+    if not skipped:
+        return
+    listed = ", ".join(
+        f"{tag!r} ({what}, {count} point{'s' if count > 1 else ''})"
+        for tag, (what, count) in sorted(skipped.items())
+    )
+    _warn(
+        f"{path}: left out the scalar summaries of tag(s) {listed}: expected one real number "
+        "(a float, int or bool tensor of one element), as TensorBoard's Scalars dashboard "
+        "plots. Write such a value as one number, e.g. tf.summary.scalar(tag, "
+        "tf.cast(value, tf.float32), step) (tf.math.real or tf.reduce_mean first)."
+    )
 
 
 def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
@@ -192,9 +211,16 @@ def _layout_tags(layout: events.Layout, tags: _Tags) -> np.ndarray:
 
 
 def _decode(
-    block: np.ndarray, frames: records_.Frames, tags: _Tags, plugin_of: dict[str, str]
+    block: np.ndarray,
+    frames: records_.Frames,
+    tags: _Tags,
+    plugin_of: dict[str, str],
+    skipped: dict[str, list] | None = None,
 ) -> tuple[Piece, dict[str, Any], int | None]:
-    """Points of a block's records, its hparams, and the index of a record that is no event."""
+    """Points of a block's records, its hparams, and the index of a record that is no event.
+
+    ``skipped`` collects the scalar summaries that are not one number (see ``events.decode``).
+    """
     layout = events.scalar_layout(block, frames.starts, frames.lengths)
     code = _layout_tags(layout, tags)
     needed = np.flatnonzero(~layout.ok | (code >= 0))  # the rest is skipped unread
@@ -207,7 +233,7 @@ def _decode(
         start = int(frames.starts[i])
         record = block[start : start + int(frames.lengths[i])].tobytes()
         try:
-            points, record_hparams = events.decode(record, plugin_of)
+            points, record_hparams = events.decode(record, plugin_of, skipped)
         except events.NotAnEvent:
             bad = i
             break
@@ -237,28 +263,63 @@ def event_files(root: str) -> Iterator[str]:
 
     Anything whose name contains ``tfevents`` counts, folders too (reading one
     warns), so nothing named like an event file is passed over in silence.
+    Symlinked folders are followed; a folder reached under a second name (a
+    symlink loop, a ``latest`` link) is read once, with an ``EventFileWarning``.
 
     Examples:
         >>> list(event_files("."))
         []
     """
-    for directory, dirs, names in files.walk(root):
+    aliases: list[tuple[str, str, str]] = []
+    for directory, dirs, names in files.walk(root, aliases):
         for name in sorted(names + [d for d in dirs if "tfevents" in d]):
             if "tfevents" in name:
                 yield files.join(directory, name)
+    for link, target, walked in aliases:
+        _warn(
+            f"{link!r} is a second name of the folder {target!r}, read as {walked!r} (a "
+            "symlink loop, or a link to a run read already): its event files were read once, "
+            "under that name. Remove the link, or read the folder it points to on its own, "
+            "if you meant another run."
+        )
 
 
-def run_and_split(root: str, path: str) -> tuple[str, str]:
+def run_and_split(
+    root: str, path: str, runs_with_splits: Container[tuple[str, ...]] = ()
+) -> tuple[str, str]:
     """``(run, split)`` of an event file: ``<root>/<run>/<split>/events...``.
+
+    The file's folder is a split when it is named ``train`` or ``validation`` and
+    is not a run itself: a run named ``train`` holds split folders of its own,
+    so its relative folder parts are in ``runs_with_splits`` (see
+    ``split_parents``) and its own files (its hparams) belong to it.
 
     Examples:
         >>> run_and_split("logs", "logs/a/train/events.out.tfevents.1")
         ('a', 'train')
+        >>> runs = split_parents("logs", ["logs/train/train/events.out.tfevents.1"])
+        >>> run_and_split("logs", "logs/train/events.out.tfevents.2", runs)
+        ('train', '')
     """
-    parts = files.relative_parts(root, files.dirname(path))
-    if parts and parts[-1] in SPLIT_DIRS:
+    parts = tuple(files.relative_parts(root, files.dirname(path)))
+    if parts and parts[-1] in SPLIT_DIRS and parts not in runs_with_splits:
         return "/".join(parts[:-1]) or ".", parts[-1]
     return "/".join(parts) or ".", ""
+
+
+def split_parents(root: str, paths: Iterable[str]) -> set[tuple[str, ...]]:
+    """The folders (relative parts) that hold a split folder with event files: runs.
+
+    Examples:
+        >>> sorted(split_parents("logs", ["logs/a/validation/events.out.tfevents.1"]))
+        [('a',)]
+    """
+    found = set()
+    for path in paths:
+        parts = tuple(files.relative_parts(root, files.dirname(path)))
+        if parts and parts[-1] in SPLIT_DIRS:
+            found.add(parts[:-1])
+    return found
 
 
 def read_file(
@@ -315,8 +376,10 @@ def read_table(
     names = _Tags(_matcher(tags))
     groups: dict[tuple[str, str], list[Piece]] = {}
     hparams: dict[str, dict[str, Any]] = {}
-    for path in event_files(root):
-        run, split = run_and_split(root, path)
+    paths = list(event_files(root))
+    runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
+    for path in paths:
+        run, split = run_and_split(root, path, runs_with_splits)
         if split and not split_wanted(split):
             continue  # a run's own folder is read for its hparams whatever the splits
         piece, file_hparams = _read_points(path, names)
