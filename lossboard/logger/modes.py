@@ -166,10 +166,19 @@ class CustomLoop(Mode):
         logs = batch_lib.components(logs, where)
         for name in logs:
             if name.startswith(VAL_PREFIX):
+                plain = name[len(VAL_PREFIX) :]
+                how = (
+                    # this is already the validation call: only the name is wrong
+                    f"on_test_batch_end takes validation components under their plain names, "
+                    f"as Keras' evaluate logs them: log {plain!r}; it is written to "
+                    f"<log_dir>/validation and returned as {name!r} by on_epoch_end."
+                    if where == "on_test_batch_end"
+                    else "log validation losses with on_test_batch_end under their plain "
+                    f"name ({plain!r})."
+                )
                 raise ValueError(
                     f"{where}: component {name!r} starts with {VAL_PREFIX!r}, which Keras "
-                    "reserves for validation; log validation losses with on_test_batch_end "
-                    f"under their plain name ({name[len(VAL_PREFIX) :]!r})."
+                    f"reserves for validation; {how}"
                 )
         if sample_weight is not None:
             batch_lib.check_weight_names(sample_weight, logs, where)
