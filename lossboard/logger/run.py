@@ -121,6 +121,7 @@ class Run:
                 f"({getattr(err, 'message', err)}). Nothing was reset and what was written before "
                 f"is intact: free the space or fix the path, then call on_epoch_end({step}) again."
             ) from err
+        sharing.touch(self.log_dir)  # our claim is fresh: another host sees the run in use
         if history:
             self.epochs_on_disk.add(step)
             self.initial_epoch = max(self.initial_epoch, step + 1)
