@@ -16,13 +16,60 @@ from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.logger import sharing
 from lossboard.logger.batch_curves import BatchCount, BatchCurves
-from lossboard.logger.writer import prepare_run_dir, run_writer
-from lossboard.reader.read import read_back
+from lossboard.logger.writer import prepare_run_dir, run_writer, set_aside_hparams_files
+from lossboard.reader.read import read_back, read_table
 from lossboard.warn import LossboardRuntimeWarning, warn
 
 
 def _nothing() -> None:
     """What closing a non-chief worker's run releases: nothing."""
+
+
+def _hparams_changed(log_dir: str, hparams: Mapping[str, Any], shared: bool) -> None:
+    """Warns when a resumed run is given another hparams set than the newest on disk, and
+    sets the old set's files aside so that TensorBoard shows the new one.
+
+    The new set is written and read back (``lossboard.load``, ``lossboard compare``) whole.
+    TensorBoard's HParams dashboard shows the first set of a run it reads: files that hold
+    only old sets are renamed out of its sight (not while another writer has the run open).
+    """
+    if not tf.io.gfile.isdir(log_dir):
+        return
+    old = read_table(log_dir, tags=(), splits=()).hparams.get(".")  # the run's own folder
+    if not old or old == dict(hparams):
+        return
+    changes = [f"added {k}={hparams[k]!r}" for k in hparams if k not in old]
+    changes += [f"removed {k}={old[k]!r}" for k in old if k not in hparams]
+    changes += [
+        f"changed {k}: {old[k]!r} -> {hparams[k]!r}"
+        for k in hparams
+        if k in old and old[k] != hparams[k]
+    ]
+    renamed, kept = ([], []) if shared else set_aside_hparams_files(log_dir)
+    if kept or shared:
+        board = (
+            "TensorBoard's HParams dashboard still shows the first set it reads (the old one): "
+            + (
+                "another writer has the run open"
+                if shared
+                else f"{', '.join(map(os.path.basename, kept))} also hold(s) other summaries"
+            )
+            + "."
+        )
+    else:
+        board = (
+            f"So that TensorBoard's HParams dashboard (which shows the first set of a run it "
+            f"reads) shows the new set, the old set's file(s) were renamed to "
+            f"{', '.join(map(os.path.basename, renamed))}; rename back to restore them."
+        )
+    warn(
+        f"{log_dir!r} was written with hparams {old!r} and is now resumed with "
+        f"{dict(hparams)!r} ({'; '.join(changes)}). The new set is written and is what "
+        "lossboard.load (attrs['hparams']) and lossboard compare read back for the whole "
+        f"run, although its earlier epochs were trained with the old one. {board} To keep "
+        "both, write the new configuration to its own run directory (lossboard.new_run_dir).",
+        LossboardRuntimeWarning,
+    )
 
 
 class Run:
@@ -57,12 +104,15 @@ class Run:
         self.hparams = dict(hparams or {})
         self.writer = run_writer(self.log_dir, chief)
         release: Callable[[], None] = _nothing
+        shared = False
         if chief:
-            sharing.warn_if_shared(self.log_dir)
+            shared = sharing.warn_if_shared(self.log_dir)
             release = functools.partial(sharing.release, self.log_dir)
         # Unregistered at close, or when the logger is garbage collected without close.
         self._release = weakref.finalize(self, release)
         if self.hparams:
+            if chief:
+                _hparams_changed(self.log_dir, self.hparams, shared)
             self.writer.hparams(self.hparams)
         #: The one lock of the run: its splits' state and the logger's calls.
         self.lock = threading.RLock()

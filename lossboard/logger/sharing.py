@@ -39,8 +39,12 @@ def _key(log_dir: str) -> str:
     return log_dir if "://" in log_dir else os.path.realpath(log_dir)
 
 
-def warn_if_shared(log_dir: str) -> None:
-    """Registers ``log_dir`` as written by this process; warns if someone writes it already."""
+def warn_if_shared(log_dir: str) -> bool:
+    """Registers ``log_dir`` as written by this process; warns if someone writes it already.
+
+    Returns:
+        Whether another writer (a logger of this process, or another process) was found.
+    """
     key = _key(log_dir)
     with _LOCK:
         mine = _OPEN.get(key, 0)
@@ -53,7 +57,7 @@ def warn_if_shared(log_dir: str) -> None:
         writers.append(_describe(holder, log_dir))
     writers += [f"process {pid}" for pid in _live_writers(log_dir) if pid != claimed_pid]
     if not writers:
-        return
+        return False
     try:
         warn(
             f"{log_dir!r} is being written by {' and '.join(writers)}: the points of both would "
@@ -64,6 +68,7 @@ def warn_if_shared(log_dir: str) -> None:
     except BaseException:  # a filter made it an error: no logger is made, none registered
         release(log_dir)
         raise
+    return True
 
 
 def release(log_dir: str) -> None:
