@@ -101,6 +101,8 @@ class Run:
     ):
         self.log_dir = prepare_run_dir(log_dir) if chief else os.fspath(log_dir)
         self.policy = policy
+        #: The ``tf.distribute`` strategy in scope when the logger was created.
+        self.strategy = strategy
         self.hparams = dict(hparams or {})
         self.writer = run_writer(self.log_dir, chief)
         release: Callable[[], None] = _nothing
