@@ -82,9 +82,7 @@ def train_run(
     import tensorflow as tf
 
     from lossboard import LossLogger
-    from lossboard.logger.keras_backend import import_keras
-
-    keras = import_keras()
+    from lossboard.logger.keras_backend import keras
 
     keras.utils.set_random_seed(seed)
     x, y = make_data(DEMO_EXAMPLES)  # not a multiple of the batch size: a short last batch

@@ -10,9 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
-from lossboard.logger.keras_backend import import_keras
-
-keras = import_keras()
+from lossboard.logger.keras_backend import keras
 
 _KNOWN = (numbers.Real, np.ndarray, np.generic, tf.Tensor, tf.Variable)
 

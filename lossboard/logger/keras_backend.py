@@ -5,6 +5,9 @@ Keras 3 picks its backend at its first import, from ``KERAS_BACKEND`` or the ``"
 ("No module named 'jax'") when that framework is not installed, and when it is, Keras'
 callbacks and variables are not TensorFlow's. :func:`import_keras` says which setting is the
 cause and how to change it, in both cases.
+
+The logger's modules import ``keras`` from here (``from lossboard.logger.keras_backend import
+keras``), so the check runs before Keras is first imported.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 TENSORFLOW = "tensorflow"
 
@@ -79,3 +83,9 @@ def import_keras() -> ModuleType:
             source = "as set when Keras was first imported in this process"
         raise _error(backend, source, "")
     return keras
+
+
+if TYPE_CHECKING:
+    import keras
+else:
+    keras = import_keras()

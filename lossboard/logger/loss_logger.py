@@ -16,15 +16,13 @@ from lossboard.accumulate.distribute import check_supported, is_chief
 from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import TRAIN, VALIDATION, history_key
 from lossboard.logger import arguments, keras_caller
-from lossboard.logger.keras_backend import import_keras
+from lossboard.logger.keras_backend import keras
 from lossboard.logger.keras_caller import KerasCall
 from lossboard.logger.legacy_keras import LegacyKerasHooks
 from lossboard.logger.modes import CustomLoop, Fit, Mode
 from lossboard.logger.progress import Progress, resolve_verbose
 from lossboard.logger.run import Run
 from lossboard.warn import held
-
-keras = import_keras()
 
 
 class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
