@@ -79,10 +79,10 @@ def train_run(
 
     ``seed`` sets the initial weights and the shuffling order (the data stay the same).
     """
-    import keras
     import tensorflow as tf
 
     from lossboard import LossLogger
+    from lossboard.logger.keras_backend import keras
 
     keras.utils.set_random_seed(seed)
     x, y = make_data(DEMO_EXAMPLES)  # not a multiple of the batch size: a short last batch

@@ -1,7 +1,8 @@
 """A job run by tests/test_distributed.py in fresh processes: logs under a tf.distribute strategy.
 
 Usage: python distributed_job.py MODE LOGDIR OUT_JSON
-  MODE is "mirrored" (one process, two logical CPUs) or "multiworker" (TF_CONFIG set by the caller).
+  MODE is "mirrored" (one process, two logical CPUs), "mirrored-outside" (the same, with the
+  loggers created outside the strategy's scope) or "multiworker" (TF_CONFIG set by the caller).
 
 Writes OUT_JSON with the histories returned by on_epoch_end for three ways of logging, the NumPy
 means they must equal, and this process's pid and chief status.
@@ -9,6 +10,7 @@ means they must equal, and this process's pid and chief status.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -31,7 +33,7 @@ def data(n: int, seed: int) -> np.ndarray:
 
 
 def main(mode: str, logdir: str, out: str) -> None:
-    if mode == "mirrored":
+    if mode.startswith("mirrored"):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
@@ -52,14 +54,15 @@ def main(mode: str, logdir: str, out: str) -> None:
             ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
             return ds.batch(ctx.get_per_replica_batch_size(global_batch))
 
-        if mode == "mirrored":
+        if mode.startswith("mirrored"):
             return strategy.experimental_distribute_dataset(
                 tf.data.Dataset.from_tensor_slices(x).batch(global_batch)
             )
         return strategy.distribute_datasets_from_function(fn)
 
     train_ds, val_ds = dataset(train), dataset(val)
-    with strategy.scope():
+    scope = contextlib.nullcontext() if mode == "mirrored-outside" else strategy.scope()
+    with scope:
         loggers = {
             way: LossLogger(os.path.join(logdir, way))
             for way in ("in_replica", "in_replica_means", "per_replica_eager", "per_replica_graph")
@@ -112,8 +115,10 @@ def main(mode: str, logdir: str, out: str) -> None:
                 method(0, per_replica(x))
         for way, logger in loggers.items():
             histories[way].append(logger.on_epoch_end(epoch))
+    batches = {way: logger.global_batch for way, logger in loggers.items()}
     for logger in loggers.values():
         logger.close()
+    refused = outside_the_scope(mode, strategy, train_ds, logdir)
     f64 = lambda a: a.astype(np.float64)  # noqa: E731 - the squares are float32, as in the step
     expected = {
         "loss": f64(train * train).mean(),
@@ -125,6 +130,8 @@ def main(mode: str, logdir: str, out: str) -> None:
         json.dump(
             {
                 "histories": histories,
+                "global_batch": batches,
+                "refused": refused,
                 "expected": expected,
                 "pid": os.getpid(),
                 "chief": loggers["in_replica"].is_chief,
@@ -133,6 +140,31 @@ def main(mode: str, logdir: str, out: str) -> None:
             },
             f,
         )
+
+
+def outside_the_scope(mode, strategy, train_ds, logdir) -> dict:
+    """What a logger made outside the strategy's scope refuses, when called in its replicas:
+    update_freq=N (each replica's call would be a batch), and any call under a multi-worker
+    strategy (each worker would write its own share). ``{case: error message or None}``."""
+    cases = {"update_freq": {"update_freq": 2}, "epoch": {}}
+    if mode == "mirrored":
+        return {}
+    refused = {}
+    for case, options in cases.items():
+        logger = LossLogger(os.path.join(logdir, f"outside-{case}"), verbose=0, **options)
+
+        @tf.function
+        def step(x, logger=logger):
+            strategy.run(lambda x: logger.on_train_batch_end(0, {"loss": x}), args=(x,))
+
+        try:
+            for x in train_ds:
+                step(x)
+            refused[case] = None
+        except ValueError as err:
+            refused[case] = str(err)
+        logger.close()
+    return refused
 
 
 if __name__ == "__main__":

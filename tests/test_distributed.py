@@ -56,10 +56,26 @@ def _check_events(logdir, expected, writer_pid):
                 assert events[f"epoch_{name}"][1] == pytest.approx(value, rel=2e-7)
 
 
-def test_mirrored_strategy_two_logical_cpus(tmp_path):
+def _check_batch_counts(result, outside=False):
+    # batches logged in the replicas are not counted (each replica would count them),
+    # whether the logger was made under the strategy's scope or not; in a tf.function, in
+    # cross-replica context, only a logger made outside the scope (which has no strategy)
+    # counts them
+    assert result["global_batch"] == {
+        "in_replica": 0,
+        "in_replica_means": 0,
+        "per_replica_eager": 22,  # 11 batches (the last of 1 example) x 2 epochs
+        "per_replica_graph": 22 if outside else 0,
+    }
+
+
+@pytest.mark.parametrize("mode", ["mirrored", "mirrored-outside"])
+def test_mirrored_strategy_two_logical_cpus(tmp_path, mode):
+    """Under the scope or outside it (docs/distributed.md): the same exact epoch values.
+    Outside it, every replica adds to one variable rather than to its own copy."""
     out = tmp_path / "result.json"
     proc = subprocess.run(
-        [sys.executable, str(JOB), "mirrored", str(tmp_path / "logs"), str(out)],
+        [sys.executable, str(JOB), mode, str(tmp_path / "logs"), str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -69,6 +85,16 @@ def test_mirrored_strategy_two_logical_cpus(tmp_path):
     assert result["replicas"] == 2 and result["workers"] == 1
     _check_histories(result)
     _check_events(tmp_path / "logs", result["expected"], result["pid"])
+    _check_batch_counts(result, outside=mode == "mirrored-outside")
+    if mode == "mirrored-outside":
+        # batch curves in the replicas of a logger made outside the scope: each replica's
+        # call would be a batch of its own (steps 1, 3, 5... each one replica's share)
+        assert (
+            "update_freq=N batch curves cannot be written from inside strategy.run: this "
+            "LossLogger was created outside the strategy's scope"
+            in result["refused"]["update_freq"]
+        )
+        assert result["refused"]["epoch"] is None
 
 
 def test_multi_worker_two_processes_one_writer(tmp_path):
@@ -106,6 +132,14 @@ def test_multi_worker_two_processes_one_writer(tmp_path):
         _check_histories(result)  # every worker returns the same, global, means
     assert results[0]["histories"] == results[1]["histories"]
     _check_events(tmp_path / "logs", results[0]["expected"], results[0]["pid"])
+    for result in results:
+        _check_batch_counts(result)
+        # made outside the scope, each worker would write its own share: refused
+        for case in ("update_freq", "epoch"):
+            assert (
+                "but this LossLogger was created outside that strategy's scope"
+                in (result["refused"][case])
+            ), case
 
 
 PSS_SCRIPT = """

@@ -9,10 +9,13 @@ lossboard first too.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import lossboard
 
@@ -20,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import importlib, pkgutil
+import pytest
+
 import lossboard
 for module in pkgutil.walk_packages(lossboard.__path__, "lossboard."):
     if module.name != "lossboard.__main__":
@@ -138,3 +143,40 @@ def test_tensorflow_free_parts_import_without_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("backend", "where", "fix"),
+    [
+        ("jax", "env", "KERAS_BACKEND=tensorflow (or unset it)"),
+        ("torch", "env", "KERAS_BACKEND=tensorflow (or unset it)"),
+        ("jax", "keras.json", '"backend": "tensorflow" in that file'),
+    ],
+)
+def test_another_keras_backend_is_named_with_its_fix(tmp_path, backend, where, fix):
+    """KERAS_BACKEND=jax (or keras.json's "backend") made Keras fail inside its own import
+    ("No module named 'jax'"): the error says lossboard needs TensorFlow's backend, and how."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "KERAS_HOME")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    if where == "env":
+        env["KERAS_BACKEND"] = backend
+        source = f"KERAS_BACKEND={backend!r} in the environment"
+    else:
+        (tmp_path / "keras.json").write_text(json.dumps({"backend": backend}))
+        env["KERAS_HOME"] = str(tmp_path)
+        source = f'"backend": "{backend}" in {tmp_path / "keras.json"}'
+    script = f"import lossboard\nlossboard.LossLogger({str(tmp_path / 'run')!r})\n"
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: lossboard's LossLogger runs on TensorFlow"), last
+    assert f"set to the {backend!r} backend ({source})" in last
+    assert f"To fix it, set {fix} before Python starts" in last
+    assert not (tmp_path / "run").exists()  # nothing was created

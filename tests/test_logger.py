@@ -303,6 +303,25 @@ def test_bad_input_names_the_component_and_records_nothing(
     assert read_events(tmp_path, "train") == {"epoch_good": {0: 2.0}, "epoch_loss": {0: 2.0}}
 
 
+@pytest.mark.parametrize("in_graph", [False, True])
+def test_val_prefix_in_the_validation_call_says_to_drop_the_prefix(tmp_path, read_events, in_graph):
+    """on_test_batch_end({"val_loss": ...}) was told to use on_test_batch_end: the call was
+    right, the name was not (validation components come without val_, as evaluate's logs)."""
+    with LossLogger(tmp_path, verbose=0) as logger:
+        record = tf.function(logger.on_test_batch_end) if in_graph else logger.on_test_batch_end
+        with pytest.raises(ValueError) as info:
+            record(0, {"val_loss": tf.constant(1.0)})
+        message = str(info.value)
+        assert message.startswith("on_test_batch_end: component 'val_loss' starts with 'val_'")
+        assert "takes validation components under their plain names" in message
+        assert "log 'loss'" in message and "returned as 'val_loss'" in message
+        assert "with on_test_batch_end" not in message
+        record(0, {"loss": tf.constant(1.5)})  # what the message says: written as val_loss
+        logger.on_train_batch_end(0, {"loss": 2.0})
+        assert logger.on_epoch_end(0) == {"loss": 2.0, "val_loss": 1.5}
+    assert read_events(tmp_path, "validation") == {"epoch_loss": {0: 1.5}}
+
+
 @pytest.mark.parametrize(
     "logs",
     [

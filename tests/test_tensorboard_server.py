@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from urllib.parse import quote
 
 import numpy as np
@@ -209,3 +210,20 @@ def test_hparams_dashboard_lists_one_session_per_configuration(aggregated):
         for g in _sessions(base)
     )
     assert groups == [(-1, 1, 1), (0.01, 3, 1), (0.1, 3, 1)]  # loner has no lr
+
+
+def test_a_run_resumed_with_other_hparams_shows_the_new_set(tmp_path):
+    """The dashboard keeps the first session_start_info of a run it reads: the old set's file
+    is set aside when a run is resumed with another set, so the new set is what it shows."""
+    import lossboard
+
+    run = tmp_path / "run"
+    for epoch, hparams in enumerate(({"lr": 0.1, "dropout": 0.5}, {"lr": 0.2})):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", lossboard.LossboardWarning)  # tested elsewhere
+            with LossLogger(run, hparams=hparams, verbose=0) as logger:
+                logger.on_train_batch_end(0, {"loss": 1.0})
+                logger.on_epoch_end(epoch)
+    for base, _ in _serve(tmp_path, 1, None):
+        time.sleep(2)  # the hparams plugin reads what the loader has loaded by now
+        assert [g["hparams"] for g in _sessions(base)] == [{"lr": 0.2}]

@@ -6,6 +6,8 @@ static shapes): nothing here copies a tensor's value from the device.
 
 from __future__ import annotations
 
+import decimal
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -133,24 +135,78 @@ def check_tensor(what: str, value: tf.Tensor, allow_empty: bool = False) -> None
 def host_array(what: str, value: Any) -> np.ndarray:
     """Returns a host value (number, NumPy value, list) as a float64 array.
 
+    Python numbers NumPy keeps as objects (an int beyond int64 such as ``2**70``, a
+    ``fractions.Fraction``, a ``decimal.Decimal``) are taken as ``float(value)``: the nearest
+    float64, as an int64 value beyond 2**53 is too. That rounding is far finer than the
+    float32 the epoch value is written in, so nothing is warned.
+
     Raises:
         TypeError: For strings, None, complex numbers and other non-numbers.
-        ValueError: For empty lists and arrays.
+        ValueError: For empty lists and arrays, and numbers beyond float64's range.
     """
     if value is None or isinstance(value, str | bytes):
         raise bad_value(what, value, "not a number")
-    if isinstance(value, numbers.Number) and not isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         raise bad_value(what, value, "complex values have no mean")
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as err:
         raise bad_value(what, value, f"not convertible to an array ({err})") from None
+    if array.dtype.kind == "O":
+        array = _python_numbers(what, value, array)
     if array.dtype.kind not in "biuf":
         kind = "complex" if array.dtype.kind == "c" else f"{array.dtype} data"
         raise bad_value(what, value, f"{kind} values have no mean")
     if array.size == 0:
         raise bad_value(what, value, "empty list or array")
     return array.astype(np.float64, copy=False)
+
+
+def _python_numbers(what: str, value: Any, array: np.ndarray) -> np.ndarray:
+    """An object array (Python numbers NumPy has no dtype for) as float64, each ``float(x)``.
+
+    Raises:
+        TypeError: For an element that is not a real number, naming it.
+        ValueError: For an element beyond float64's range, naming it.
+    """
+    flat = array.reshape(-1)
+    whole = array.ndim == 0  # the value is the one number: the message names it once
+    out = np.empty(flat.shape, np.float64)
+    for i, item in enumerate(flat.tolist()):
+        if isinstance(item, bool | numbers.Real | decimal.Decimal):
+            try:
+                out[i] = float(item)
+                continue
+            except OverflowError:
+                given = (
+                    _short(item)
+                    if whole
+                    else f"a {type(value).__name__} of {array.size} values holding {_short(item)}"
+                )
+                raise ValueError(
+                    f"{what}: got {given}: beyond float64's "
+                    "range (about 1.8e308), in which lossboard sums values; log a value within "
+                    "it (a loss this large is written as inf in float32 anyway). Nothing from "
+                    "this batch was recorded."
+                ) from None
+            except ValueError:  # a signaling NaN Decimal
+                pass
+        why = (
+            "complex values have no mean"
+            if isinstance(item, numbers.Complex)
+            else "not a real number"
+            if whole
+            else f"it holds {describe(item)}, which is not a real number"
+        )
+        raise bad_value(what, value, why)
+    return out.reshape(array.shape)
+
+
+def _short(item: Any) -> str:
+    """A number too long to show whole (``10**400``): its type and size."""
+    if isinstance(item, int) and item.bit_length() > 200:  # str() refuses over 4300 digits
+        return f"an int of about {round(item.bit_length() * math.log10(2))} digits"
+    return describe(item)
 
 
 def weight_for(name: str, sample_weight: Any) -> Any:

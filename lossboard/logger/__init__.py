@@ -7,6 +7,7 @@ Data flows one way: batch values -> ``lossboard.accumulate`` -> epoch values -> 
   in ``fit``/``evaluate``.
 - ``modes.py``: who drives it: a custom loop, Keras' ``fit``, ``evaluate``.
 - ``keras_caller.py``: finding the Keras ``fit``/``evaluate`` call that drives it.
+- ``keras_backend.py``: Keras on TensorFlow's backend, or an error naming the setting to fix.
 - ``legacy_keras.py``: the callback protocol ``tf_keras`` asks for beyond Keras 3's.
 - ``arguments.py``: checks of the public calls' arguments (each error names what was wrong).
 - ``run.py``: one run: its splits' accumulators, its writer, its batch curves, its one lock.

@@ -6,11 +6,11 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
+from lossboard.logger.keras_backend import keras
 from lossboard.warn import warn
 
 _KNOWN = (numbers.Real, np.ndarray, np.generic, tf.Tensor, tf.Variable)

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import keras
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
@@ -17,6 +16,7 @@ from lossboard.accumulate.distribute import check_supported, is_chief
 from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import TRAIN, VALIDATION, history_key
 from lossboard.logger import arguments, keras_caller
+from lossboard.logger.keras_backend import keras
 from lossboard.logger.keras_caller import KerasCall
 from lossboard.logger.legacy_keras import LegacyKerasHooks
 from lossboard.logger.modes import CustomLoop, Fit, Mode

@@ -20,9 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import inputs as batch_lib
+from lossboard.accumulate.distribute import is_multi_worker
 from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.layout import SPLITS, VAL_PREFIX, VALIDATION, history_key, split_of
 from lossboard.logger import arguments, keras_caller
+from lossboard.logger.batch_curves import BatchCurves
 from lossboard.logger.keras_caller import KerasCall
 from lossboard.logger.progress import Progress
 from lossboard.logger.run import EpochValues, Run
@@ -114,6 +116,31 @@ def refuse(step: int, bad: list[str]) -> None:
         )
 
 
+def _created_outside_the_scope(run: Run, where: str) -> bool:
+    """Whether this in-graph call runs in the replicas of a strategy the logger was not
+    created under (``strategy.run`` of a logger made outside ``strategy.scope()``).
+
+    Under ``MirroredStrategy`` that works for epoch values: every replica adds to the one
+    (not mirrored) variable, and the sums are exact. Under a multi-worker strategy it does
+    not: the sums would stay on each worker, and every worker would write its own share.
+
+    Raises:
+        ValueError: For a multi-worker strategy.
+    """
+    current = tf.distribute.get_strategy()  # in strategy.run: the strategy running the call
+    if current is run.strategy or current.num_replicas_in_sync == 1:
+        return False
+    if is_multi_worker(current) and not is_multi_worker(run.strategy):
+        raise ValueError(
+            f"{where} was called inside strategy.run of a {type(current).__name__} whose "
+            "replicas span several workers, but this LossLogger was created outside that "
+            "strategy's scope: its sums would stay on this worker, and every worker would "
+            "write its own share as the run's epoch values. Create the logger under the "
+            "strategy's scope, as the model: `with strategy.scope(): logger = LossLogger(...)`."
+        )
+    return True
+
+
 class CustomLoop(Mode):
     """The user's own loop: batch values are accumulated, epoch ends write exact means.
 
@@ -133,9 +160,19 @@ class CustomLoop(Mode):
         logs, keys = self._checked_logs(logs, sample_weight, "on_train_batch_end")
         run = self.run
         if tf.inside_function():
+            outside = _created_outside_the_scope(run, "on_train_batch_end")
+            if outside and isinstance(run.curves, BatchCurves):
+                raise ValueError(
+                    "on_train_batch_end: update_freq=N batch curves cannot be written from "
+                    "inside strategy.run: this LossLogger was created outside the strategy's "
+                    "scope, so each replica's call would be a batch of its own (one replica's "
+                    "share at each step). Use update_freq='epoch', or pass the PerReplica "
+                    "values that strategy.run returns to on_train_batch_end eagerly."
+                )
             run.curves.check_graph()
             run.train.add_in_graph(logs, sample_weight, batch_size)
-            run.curves.graph_batch()
+            if not outside:  # each replica would count the batch (as under the scope: none)
+                run.curves.graph_batch()
             return
         run.train.add(logs, sample_weight, keys, batch_size)
         run.curves.eager_batch()
@@ -144,6 +181,7 @@ class CustomLoop(Mode):
     def test_batch(self, logs: Any, sample_weight: Any, batch_size: Any) -> None:
         logs, keys = self._checked_logs(logs, sample_weight, "on_test_batch_end")
         if tf.inside_function():
+            _created_outside_the_scope(self.run, "on_test_batch_end")
             self.run.validation.add_in_graph(logs, sample_weight, batch_size)
         else:
             self.run.validation.add(logs, sample_weight, keys, batch_size)
@@ -165,10 +203,19 @@ class CustomLoop(Mode):
         logs = batch_lib.components(logs, where)
         for name in logs:
             if name.startswith(VAL_PREFIX):
+                plain = name[len(VAL_PREFIX) :]
+                how = (
+                    # this is already the validation call: only the name is wrong
+                    f"on_test_batch_end takes validation components under their plain names, "
+                    f"as Keras' evaluate logs them: log {plain!r}; it is written to "
+                    f"<log_dir>/validation and returned as {name!r} by on_epoch_end."
+                    if where == "on_test_batch_end"
+                    else "log validation losses with on_test_batch_end under their plain "
+                    f"name ({plain!r})."
+                )
                 raise ValueError(
                     f"{where}: component {name!r} starts with {VAL_PREFIX!r}, which Keras "
-                    "reserves for validation; log validation losses with on_test_batch_end "
-                    f"under their plain name ({name[len(VAL_PREFIX) :]!r})."
+                    f"reserves for validation; {how}"
                 )
         if sample_weight is not None:
             batch_lib.check_weight_names(sample_weight, logs, where)

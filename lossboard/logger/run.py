@@ -17,8 +17,8 @@ from lossboard.accumulate.windows import NO_WINDOWS, BatchWindows
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.logger import sharing
 from lossboard.logger.batch_curves import BatchCount, BatchCurves, Unwritten
-from lossboard.logger.writer import prepare_run_dir, run_writer
-from lossboard.reader.read import read_back
+from lossboard.logger.writer import prepare_run_dir, run_writer, set_aside_hparams_files
+from lossboard.reader.read import read_back, read_table
 from lossboard.warn import LossboardRuntimeWarning, warn
 
 
@@ -54,6 +54,53 @@ def _warn_if_named_like_a_split(log_dir: str) -> None:
     )
 
 
+def _hparams_changed(log_dir: str, hparams: Mapping[str, Any], shared: bool) -> None:
+    """Warns when a resumed run is given another hparams set than the newest on disk, and
+    sets the old set's files aside so that TensorBoard shows the new one.
+
+    The new set is written and read back (``lossboard.load``, ``lossboard compare``) whole.
+    TensorBoard's HParams dashboard shows the first set of a run it reads: files that hold
+    only old sets are renamed out of its sight (not while another writer has the run open).
+    """
+    if not tf.io.gfile.isdir(log_dir):
+        return
+    old = read_table(log_dir, tags=(), splits=()).hparams.get(".")  # the run's own folder
+    if not old or old == dict(hparams):
+        return
+    changes = [f"added {k}={hparams[k]!r}" for k in hparams if k not in old]
+    changes += [f"removed {k}={old[k]!r}" for k in old if k not in hparams]
+    changes += [
+        f"changed {k}: {old[k]!r} -> {hparams[k]!r}"
+        for k in hparams
+        if k in old and old[k] != hparams[k]
+    ]
+    renamed, kept = ([], []) if shared else set_aside_hparams_files(log_dir)
+    if kept or shared:
+        board = (
+            "TensorBoard's HParams dashboard still shows the first set it reads (the old one): "
+            + (
+                "another writer has the run open"
+                if shared
+                else f"{', '.join(map(os.path.basename, kept))} also hold(s) other summaries"
+            )
+            + "."
+        )
+    else:
+        board = (
+            f"So that TensorBoard's HParams dashboard (which shows the first set of a run it "
+            f"reads) shows the new set, the old set's file(s) were renamed to "
+            f"{', '.join(map(os.path.basename, renamed))}; rename back to restore them."
+        )
+    warn(
+        f"{log_dir!r} was written with hparams {old!r} and is now resumed with "
+        f"{dict(hparams)!r} ({'; '.join(changes)}). The new set is written and is what "
+        "lossboard.load (attrs['hparams']) and lossboard compare read back for the whole "
+        f"run, although its earlier epochs were trained with the old one. {board} To keep "
+        "both, write the new configuration to its own run directory (lossboard.new_run_dir).",
+        LossboardRuntimeWarning,
+    )
+
+
 class Run:
     """The state of one run, shared by the ways a ``LossLogger`` is driven.
 
@@ -83,16 +130,21 @@ class Run:
     ):
         self.log_dir = prepare_run_dir(log_dir) if chief else os.fspath(log_dir)
         self.policy = policy
+        #: The ``tf.distribute`` strategy in scope when the logger was created.
+        self.strategy = strategy
         self.hparams = dict(hparams or {})
         self.writer = run_writer(self.log_dir, chief)
         release: Callable[[], None] = _nothing
+        shared = False
         if chief:
             _warn_if_named_like_a_split(self.log_dir)
-            sharing.warn_if_shared(self.log_dir)
+            shared = sharing.warn_if_shared(self.log_dir)
             release = functools.partial(sharing.release, self.log_dir)
         # Unregistered at close, or when the logger is garbage collected without close.
         self._release = weakref.finalize(self, release)
         if self.hparams:
+            if chief:
+                _hparams_changed(self.log_dir, self.hparams, shared)
             self.writer.hparams(self.hparams)
         #: The one lock of the run: its splits' state and the logger's calls.
         self.lock = threading.RLock()
@@ -108,7 +160,6 @@ class Run:
             ),
             VALIDATION: Accumulator(policy, fold_every, capacity, strategy, lock=self.lock),
         }
-        self.strategy = strategy
         #: An epoch's values committed by ``commit_epoch`` and not yet on disk.
         self.owed: EpochValues | None = None
         #: The epoch values ``write_owed`` wrote last.
@@ -164,6 +215,7 @@ class Run:
                 "written before is intact: free the space or fix the path, then call "
                 f"on_epoch_end({step}) again (or close()): it writes them."
             ) from err
+        sharing.touch(self.log_dir)  # our claim is fresh: another host sees the run in use
         if history:
             self.epochs_on_disk.add(step)
             self.initial_epoch = max(self.initial_epoch, step + 1)

@@ -83,6 +83,50 @@ def write_scalar(tag: str, value: Any, step: Any) -> tf.Tensor:
     )
 
 
+#: What an event file of a run's own folder holding only a superseded hparams set becomes:
+#: a name without "tfevents", which TensorBoard and lossboard's reader skip.
+SUPERSEDED_PREFIX = "hparams-superseded"
+
+
+def set_aside_hparams_files(log_dir: str) -> tuple[list[str], list[str]]:
+    """Renames the event files of ``log_dir`` itself that hold only hparams (and the file
+    version): TensorBoard's HParams dashboard shows the first set of a run it reads, so a
+    new set is shown only once the old ones are out of its sight.
+
+    ``events.out.tfevents.<rest>`` becomes ``hparams-superseded.<rest>``: renaming it back
+    restores it. Files that hold anything else are left as they are.
+
+    Returns:
+        ``(renamed files, kept files)``, each the new (or unchanged) path.
+    """
+    from tensorboard.compat.proto import event_pb2
+
+    from lossboard.reader.read import records
+
+    renamed, kept = [], []
+    for path in sorted(RunWriter._event_files(log_dir)):
+        only_hparams = True
+        for record in records(path):
+            event = event_pb2.Event.FromString(record)
+            if event.HasField("file_version"):
+                continue
+            values = event.summary.value if event.HasField("summary") else []
+            if not values or any(v.metadata.plugin_data.plugin_name != "hparams" for v in values):
+                only_hparams = False
+                break
+        name = os.path.basename(path)
+        target = os.path.join(log_dir, name.replace("events.out.tfevents", SUPERSEDED_PREFIX, 1))
+        if only_hparams and target != path:
+            try:
+                tf.io.gfile.rename(path, target)
+                renamed.append(target)
+                continue
+            except (tf.errors.OpError, OSError):
+                pass
+        kept.append(path)
+    return renamed, kept
+
+
 def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
     """The writer of a run: a ``RunWriter`` on the chief, else a ``NoopRunWriter``."""
     return RunWriter(log_dir) if chief else NoopRunWriter(log_dir)
@@ -224,9 +268,30 @@ class RunWriter:
         """
         from tensorboard.plugins.hparams import api as hp
 
+        if "" not in self._writers:
+            self._sort_after_existing_files(self.log_dir)
         with self.writer("").as_default():
             hp.hparams(dict(values), trial_id=self._trial)
         self.flush()
+
+    def _sort_after_existing_files(self, path: str) -> None:
+        """Waits (under a second) until a new event file in ``path`` sorts after the others.
+
+        TensorFlow names an event file by the second it was created, then host, pid and a
+        counter; readers take a run's files in name order and its newest hparams set from the
+        last one. A run resumed within the second its last file was created (a short run
+        resumed at once) would otherwise get a name that may sort before the older file's.
+        """
+        import time
+
+        stamps = []
+        for name in self._event_files(path):
+            parts = os.path.basename(name).split(".")
+            if len(parts) > 3 and parts[3].isdigit():
+                stamps.append(int(parts[3]))
+        wait = max(stamps, default=0) + 1 - time.time()
+        if 0 < wait <= 1:  # later than that: another clock, which waiting does not fix
+            time.sleep(wait)
 
     def flush(self) -> None:
         """Pushes everything written so far to disk (raises if that fails)."""

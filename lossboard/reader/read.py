@@ -383,8 +383,8 @@ def read_table(
         if split and not split_wanted(split):
             continue  # a run's own folder is read for its hparams whatever the splits
         piece, file_hparams = _read_points(path, names)
-        if file_hparams:
-            hparams.setdefault(run, {}).update(file_hparams)
+        if file_hparams:  # the newest set of the run wins whole (files come oldest first)
+            hparams[run] = dict(file_hparams)
         if split_wanted(split):
             groups.setdefault((run, split), []).append(piece)
     return table_.assemble(groups, names.names, hparams)
