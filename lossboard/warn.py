@@ -21,6 +21,7 @@ from types import FrameType
 #: Frames in these folders are library frames: a warning names the first frame outside them.
 _LIBRARY_DIRS: tuple[str, ...] = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
 _LIBRARY_PACKAGES = ("keras", "tf_keras", "tensorflow", "tensorboard")
+_CONTEXTLIB = contextlib.__file__
 
 
 class LossboardWarning(UserWarning):
@@ -52,7 +53,10 @@ def stacklevel() -> int:
     library = _library_dirs()
     frame: FrameType | None = sys._getframe(2)  # the frame that called warn()
     level = 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(library):
+    while frame is not None and (
+        os.path.abspath(frame.f_code.co_filename).startswith(library)
+        or frame.f_code.co_filename == _CONTEXTLIB  # held()'s exit, in a ``with`` of ours
+    ):
         frame = frame.f_back
         level += 1
     return level if frame is not None else 2

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from lossboard import LossLogger
 from lossboard.logger import batch_curves as curves
+from lossboard.warn import LossboardRuntimeWarning
 from tests.conftest import close_to, read_split
 
 
@@ -206,3 +207,52 @@ def test_many_points_keep_memory_flat_in_python_objects(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         logger.close()
+
+
+@pytest.mark.parametrize("first_freq", ["epoch", 2, 3])
+@pytest.mark.parametrize("where", ["eager", "inside_step"])
+def test_a_resumed_run_continues_the_global_batch_in_whole_windows(tmp_path, first_freq, where):
+    """A first run of 10 batches (epoch values only, or curves every 2 or 3 batches), then a
+    resumed logger with update_freq=4 for 8 batches: its points are at the global batches
+    14 and 18, each the mean of the 4 batches before it (not 2, 4 or a first short window)."""
+    values = np.arange(18, dtype=np.float64) / 4  # quarters: every mean is exact
+    with LossLogger(tmp_path, update_freq=first_freq) as first:
+        for v in values[:10]:
+            first.on_train_batch_end(logs={"loss": v})
+        first.on_epoch_end(0)
+    with LossLogger(tmp_path, update_freq=4) as resumed:
+        assert resumed.global_batch == 10
+
+        @tf.function
+        def step(v):
+            resumed.on_train_batch_end(logs={"loss": v})
+
+        for v in values[10:]:
+            if where == "eager":
+                resumed.on_train_batch_end(logs={"loss": tf.constant(v)})
+            else:
+                step(tf.constant(v))
+        resumed.on_epoch_end(1)
+        assert resumed.global_batch == 18
+    points = read_split(tmp_path, "train")["batch_loss"]
+    after = {step: value for step, value in points.items() if step > 10}
+    assert after == {14: values[10:14].mean(), 18: values[14:18].mean()}
+
+
+@pytest.mark.parametrize("policy", ["skip", "warn"])
+def test_a_window_mean_beyond_float32_is_said_and_handled_by_the_policy(tmp_path, policy):
+    """A batch-curve mean float32 cannot hold: left out under nonfinite='skip', written as
+    inf under 'warn'; either way one warning per tag says so (never a silent inf)."""
+    with LossLogger(tmp_path, update_freq=1, nonfinite=policy) as logger:
+        with pytest.warns(LossboardRuntimeWarning) as caught:
+            for big in (1e39, 3e39):
+                logger.on_train_batch_end(logs={"loss": big, "ok": big / 1e39})
+            logger.on_epoch_end(0)
+    said = [str(w.message) for w in caught if "batch curve" in str(w.message)]
+    assert len(said) == 1 and "'batch_loss'" in said[0], said
+    points = read_split(tmp_path, "train")
+    assert points["batch_ok"] == {1: 1.0, 2: 3.0}
+    if policy == "skip":
+        assert "batch_loss" not in points and "left out" in said[0]
+    else:
+        assert points["batch_loss"] == {1: np.inf, 2: np.inf} and "written as inf" in said[0]

@@ -182,7 +182,8 @@ def test_no_validation_files_without_validation_data(tmp_path):
     with LossLogger(tmp_path) as logger:
         logger.on_train_batch_end(0, 1.0)  # a bare value is logged as "loss"
         assert logger.on_epoch_end(0) == {"loss": 1.0}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
+    # the run's own folder holds its train split and the saved batch count, no validation
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lossboard-batches", "train"]
     empty = tmp_path / "nothing"
     LossLogger(empty).close()
     assert list(empty.iterdir()) == []
@@ -429,3 +430,17 @@ def test_a_traced_step_makes_autograph_convert_every_call_it_reaches(tmp_path):
     )
     assert proc.returncode == 0 and "traced" in proc.stdout, proc.stderr[-3000:]
     assert "AutoGraph could not transform" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_an_epoch_whose_every_value_the_policy_left_out_says_only_that(tmp_path):
+    """nonfinite='skip' and the only component's mean beyond float32: the one warning says
+    it was not written; no second, false one about weights summing to 0."""
+    import warnings
+
+    with LossLogger(tmp_path, nonfinite="skip") as logger:
+        logger.on_train_batch_end(logs={"loss": 1e39})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert logger.on_epoch_end(0) == {}
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "beyond float32's range" in said[0], said

@@ -155,9 +155,48 @@ def test_sample_weight_on_a_mixed_batch_says_what_it_does(tmp_path):
     logger.on_train_batch_end(1, {"mse": np.ones(3), "l2": 0.5}, sample_weight=3)  # once
 
 
+@pytest.mark.parametrize("where", ["eager", "inside_step"])
+def test_components_over_different_example_counts_take_a_batch_size_each(tmp_path, where):
+    """A GAN step: the discriminator loss is a mean over real + fake examples, the generator
+    loss over the fakes only; with a short last batch of reals, one batch_size for both
+    weights them wrongly. batch_size={name: count} weights each by its own count."""
+    rng = np.random.default_rng(5)
+    reals, fakes = [32, 32, 32, 7], 16
+    logger = LossLogger(tmp_path)
+
+    @tf.function
+    def log_inside(d_examples, g_examples):
+        logger.on_train_batch_end(
+            logs={"d_loss": tf.reduce_mean(d_examples), "g_loss": tf.reduce_mean(g_examples)},
+            batch_size={"d_loss": tf.shape(d_examples)[0], "g_loss": tf.shape(g_examples)[0]},
+        )
+
+    d_all, g_all = [], []
+    for n_real in reals:
+        d = rng.normal(size=n_real + fakes).astype("float32")
+        g = rng.normal(size=fakes).astype("float32")
+        d_all.append(d)
+        g_all.append(g)
+        if where == "eager":
+            logs = {"d_loss": tf.reduce_mean(d), "g_loss": tf.reduce_mean(g)}
+            logger.on_train_batch_end(logs, batch_size={"d_loss": n_real + fakes, "g_loss": fakes})
+        else:
+            log_inside(tf.constant(d), tf.constant(g))
+    logger.on_epoch_end(0)
+    got = read_split(tmp_path, "train")
+    for tag, parts in (("epoch_d_loss", d_all), ("epoch_g_loss", g_all)):
+        expected = np.concatenate(parts).astype(np.float64).mean()  # per example, float64
+        assert close_to(got[tag][0], expected, rel=1e-5), tag
+
+
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
+        ({"batch_size": {"mse": 3}}, ValueError, r"no batch size for \['l2'\]"),
+        ({"batch_size": {"mse": 3, "l2": 3, "kl": 3}}, ValueError, r"\['kl'\] not logged"),
+        ({"batch_size": {}}, ValueError, "empty mapping"),
+        ({"batch_size": {"mse": 3, "l2": 0}}, ValueError, r"batch_size\['l2'\]: batch_size=0"),
+        ({"batch_size": {"mse": 4, "l2": 3}}, ValueError, "leading dimension 3 is not"),
         ({"batch_size": 0}, ValueError, "batch_size=0"),
         ({"batch_size": 2.0}, TypeError, "batch_size is 2.0"),
         ({"batch_size": True}, TypeError, "batch_size is True"),

@@ -182,6 +182,9 @@ class Accumulator:
             batch_size: The batch's number of examples (checked by the caller):
                 scalar components are weighted by it, per-example ones are not.
         """
+        if isinstance(batch_size, Mapping):  # one batch size per component: weights per name
+            sample_weight = batch_lib.weights_of_batch_sizes(logs, sample_weight, batch_size)
+            batch_size = None
         if batch_size is None:
             row_weight = sample_weight
         else:
@@ -333,6 +336,10 @@ class Accumulator:
         """Writes the update of one batch into the ``tf.function`` being traced."""
         if not logs:
             return  # nothing logged: no op added (as an eager call with no components)
+        checks = [] if batch_size is None else batch_lib.graph_batch_size_checks(logs, batch_size)
+        if isinstance(batch_size, Mapping):  # one batch size per component: weights per name
+            sample_weight = batch_lib.weights_of_batch_sizes(logs, sample_weight, batch_size)
+            batch_size = None
         staged, names = [], []
         for name, value in logs.items():
             weight = batch_lib.weight_for(name, sample_weight)
@@ -359,7 +366,6 @@ class Accumulator:
                 "Name every component up front, LossLogger(..., components=[...]): the "
                 "capacity becomes twice their number."
             )
-        checks = [] if batch_size is None else batch_lib.graph_batch_size_checks(logs, batch_size)
         with tf.control_dependencies(checks):  # a failed check records nothing
             added, index = self._graph.update(comps, staged, self._policy.skips, batch_size)
         self.windows.add_in_graph(added, index)

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from lossboard.accumulate import reduction
+from lossboard.accumulate.distribute import local_parts
 from lossboard.accumulate.sums import HostSum
 
 #: The name a bare value (not a mapping) is logged under, as Keras does.
@@ -221,13 +222,27 @@ def weight_for(name: str, sample_weight: Any) -> Any:
 
 
 def check_batch_size(batch_size: Any, sample_weight: Any, where: str) -> Any:
-    """Checks ``batch_size``: a positive int (NumPy ints become ints) or an integer tensor.
+    """Checks ``batch_size``: a positive int (NumPy ints become ints) or an integer tensor,
+    or a mapping of them from component name to that component's example count.
 
     Raises:
         TypeError: For a value that is not an integer.
         ValueError: For an int below 1, or a non-mapping ``sample_weight`` as well.
     """
-    if isinstance(batch_size, np.integer):
+    if isinstance(batch_size, Mapping):
+        # Components over different example counts in one step (a GAN's discriminator loss
+        # over real and fake images, its generator loss over the fakes only).
+        checked = {
+            name: check_batch_size(n, None, f"{where}: batch_size[{name!r}]")
+            for name, n in batch_size.items()
+        }
+        if not checked:
+            raise ValueError(
+                f"{where}: batch_size is an empty mapping; give each component its number of "
+                "examples ({'d_loss': n_real + n_fake, 'g_loss': n_fake}), or one int for all."
+            )
+        batch_size = checked
+    elif isinstance(batch_size, np.integer):
         batch_size = int(batch_size)
     elif (
         isinstance(batch_size, tf.Tensor | tf.Variable)
@@ -243,7 +258,7 @@ def check_batch_size(batch_size: Any, sample_weight: Any, where: str) -> Any:
                 f"{where}: batch_size={batch_size}; expected the number of examples in this "
                 "batch (>= 1), such as len(x)."
             )
-    elif not (
+    elif not isinstance(batch_size, dict) and not (
         isinstance(batch_size, tf.Tensor | tf.Variable)
         and batch_size.dtype.is_integer
         and batch_size.shape.rank == 0
@@ -298,11 +313,42 @@ def weight_with_batch_size(
     return None
 
 
+def weights_of_batch_sizes(
+    logs: Mapping[str, Any], sample_weight: Any, batch_size: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A per-component ``batch_size`` as the ``sample_weight`` mapping that weights each
+    component the same way (``weight_with_batch_size``, component by component).
+
+    Raises:
+        ValueError: When the mapping misses a logged component or names one not logged.
+    """
+    missing = [name for name in logs if name not in batch_size]
+    extra = [name for name in batch_size if name not in logs]
+    if missing or extra:
+        said = f"batch_size names {sorted(batch_size)} and the logs hold {list(logs)}"
+        raise ValueError(
+            f"{said}: "
+            + (f"no batch size for {missing}; " if missing else "")
+            + (f"{extra} not logged in this call; " if extra else "")
+            + "give every logged component its number of examples, and only those. Nothing "
+            "from this batch was recorded."
+        )
+    own = sample_weight if isinstance(sample_weight, Mapping) else {}
+    return {
+        name: weight_with_batch_size(
+            name, value, own.get(name), batch_size[name], local_parts(value)
+        )
+        for name, value in logs.items()
+    }
+
+
 def graph_batch_size_checks(logs: Mapping[str, Any], batch_size: Any) -> list:
     """In a graph, the run-time checks of a tensor ``batch_size``: not negative (0 is a
     replica's empty share of a short last batch: it adds nothing), and the leading
     dimension of every per-example value. The batch's updates depend on them, so a
     failed check records nothing."""
+    if isinstance(batch_size, Mapping):
+        return [c for n, v in logs.items() for c in graph_batch_size_checks({n: v}, batch_size[n])]
     if not (isinstance(batch_size, tf.Tensor) and tf.inside_function()):
         return []
     checks = [tf.debugging.assert_non_negative(batch_size, message="batch_size")]

@@ -12,6 +12,8 @@ appended to the event file together, at most ``DELAY`` seconds or
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +28,9 @@ from lossboard.events.encode import Points
 from lossboard.layout import BATCH_PREFIX, TRAIN, batch_tag
 from lossboard.logger import arguments
 from lossboard.logger.writer import RunWriter, write_scalar
+from lossboard.warn import LossboardRuntimeWarning, warn
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: Seconds a batch-curve point may wait before it is written (TensorBoard
 #: reloads every 5 s by default). Checked at each window's end, so a loop that
@@ -34,6 +39,34 @@ DELAY = 2.0
 #: Points that are written at once at most: bounds the pause of one write
 #: (about 1 ms per 1000 points here) and the memory they hold.
 MAX_POINTS = 4096
+
+
+#: The file beside a run's event files that holds its global batch count, rewritten at each
+#: epoch end: a resumed logger continues its batch steps from it, also after an epoch-only
+#: run (which writes no ``batch_*`` step). TensorBoard and the reader ignore it.
+COUNT_FILE = ".lossboard-batches"
+
+
+def read_count(log_dir: str) -> int:
+    """The global batch count a run saved (0 when it saved none, or it is unreadable)."""
+    try:
+        with tf.io.gfile.GFile(os.path.join(log_dir, COUNT_FILE), "r") as f:
+            return max(0, int(json.load(f)["global_batch"]))
+    except (tf.errors.OpError, OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def save_count(log_dir: str, count: int) -> None:
+    """Saves the global batch count: a new file renamed over the old one, never half written.
+
+    Raises:
+        OSError, tf.errors.OpError: When the file cannot be written.
+    """
+    path = os.path.join(log_dir, COUNT_FILE)
+    temporary = f"{path}.{os.getpid()}.tmp"  # two processes on one run never share it
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        f.write(json.dumps({"global_batch": int(count)}))
+    tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 class BatchCount:
@@ -97,9 +130,12 @@ class Unwritten:
         start: The last batch-curve step on disk (the run resumes after it).
     """
 
-    def __init__(self, start: int = 0):
+    def __init__(self, start: int = 0, skip: bool = False):
         #: (points not on disk yet, the last step taken): replaced whole, in one assignment.
         self.state: tuple[tuple[Points, ...], int] = ((), start)
+        #: ``nonfinite="skip"``: a mean beyond float32's range is left out, not written as inf.
+        self._skip = skip
+        self._warned: set[str] = set()  # tags already warned about
 
     @property
     def points(self) -> tuple[Points, ...]:
@@ -115,12 +151,32 @@ class Unwritten:
         num = total.shape[1]
         with np.errstate(divide="ignore", invalid="ignore"):
             means = total / weight
-        rows, cols = np.nonzero(weight != 0)  # row-major: by step, then by component
+        tags = [batch_tag(name) for name in windows.names[:num]]
+        keep = weight != 0
+        beyond = np.isfinite(means) & (np.abs(means) > _FLOAT32_MAX) & keep
+        if beyond.any():
+            self._beyond_float32(tags, beyond)
+            if self._skip:
+                keep &= ~beyond
+        rows, cols = np.nonzero(keep)  # row-major: by step, then by component
         steps = np.asarray(windows.step, np.int64)[fresh]
         walls = np.asarray(windows.wall_time, np.float64)[fresh]
-        tags = [batch_tag(name) for name in windows.names[:num]]
         made = Points(steps[rows], walls[rows], cols, means[rows, cols], tags)
         self.state = (points + (made,), int(steps[-1]))
+
+    def _beyond_float32(self, tags: list[str], beyond: np.ndarray) -> None:
+        """Says (once per tag) what happened to window means float32 cannot hold."""
+        new = [tags[c] for c in np.flatnonzero(beyond.any(axis=0)) if tags[c] not in self._warned]
+        if not new:
+            return
+        self._warned.update(new)
+        fate = "left out (nonfinite='skip')" if self._skip else "written as inf or -inf"
+        warn(
+            f"batch curve {', '.join(map(repr, new))}: a window's mean is beyond float32's "
+            f"range, in which TensorBoard's values are written; such points are {fate}. "
+            "Said once per tag.",
+            LossboardRuntimeWarning,
+        )
 
     def add(self, points: Points) -> None:
         """Points made elsewhere (``fit``'s running means)."""
@@ -176,13 +232,13 @@ class BatchCurves(BatchCount):
 
     def eager_batch(self) -> None:
         self.batches += 1
-        if self.batches % self.every == 0:
+        if (self.batches - self._start) % self.every == 0:  # whole windows after a resume
             self._train.cut_window(self.batches, time.time())
             self._due(max(1, self._train.num_components))  # no list copy per batch
 
     def fit_batch(self, logs: Mapping[str, Any] | None) -> None:
         self.batches += 1
-        if self.batches % self.every == 0 and logs:
+        if (self.batches - self._start) % self.every == 0 and logs:
             numbers = {k: arguments.scalar(v) for k, v in logs.items()}
             values = {batch_tag(k): v for k, v in numbers.items() if v is not None}
             if values:
@@ -269,7 +325,7 @@ class BatchCurves(BatchCount):
                 tf.while_loop(lambda i: i < capacity, body, [tf.constant(0)])
             return tf.constant(True)
 
-        tf.cond(step % self.every == 0, write, lambda: tf.constant(False))
+        tf.cond((step - self._start) % self.every == 0, write, lambda: tf.constant(False))
         self._graph_used = True
 
 

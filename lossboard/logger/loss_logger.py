@@ -180,6 +180,9 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
                 short last batch weighs what it holds; per-example components
                 count each example once (their first dimension must be
                 ``batch_size``). The exact idiom for steps that return means.
+                Components that are means over different examples (a GAN's
+                discriminator and generator losses) take a mapping:
+                ``batch_size={"d_loss": n_real + n_fake, "g_loss": n_fake}``.
 
         Raises:
             TypeError, ValueError: For bad input, naming the component; the

@@ -253,8 +253,8 @@ class CustomLoop(Mode):
         # An earlier epoch end committed and did not write (a write failed, or Ctrl-C):
         # its values go to disk first, at their own step.
         self.run.write_owed()
-        history, bad = self._means(step)
-        if not (history or bad or given or self.run.evaluated):
+        history, bad, seen = self._means(step)
+        if not (seen or given or self.run.evaluated):
             done = self.run.last_written
             if done is not None and done.step == step:
                 return dict(done.history)  # a retried epoch end: its values are on disk
@@ -293,15 +293,18 @@ class CustomLoop(Mode):
             LossboardRuntimeWarning,
         )
 
-    def _means(self, step: int) -> tuple[dict[str, float], list[str]]:
-        """The epoch's means by the non-finite policy, and the components it refuses."""
+    def _means(self, step: int) -> tuple[dict[str, float], list[str], bool]:
+        """The epoch's means by the non-finite policy, the components it refuses, and
+        whether any component had values (all of them may be left out, each warned about)."""
         history: dict[str, float] = {}
         bad: list[str] = []
+        seen = False
         for split in SPLITS:
             for name, r in self.run.splits[split].read().items():
+                seen = True
                 if self.screen(step, split, name, r.mean, r.nonfinite, r.weight, bad):
                     history[history_key(split, name)] = r.mean
-        return history, bad
+        return history, bad, seen
 
 
 class Fit(Mode):

@@ -16,7 +16,13 @@ from lossboard.accumulate.nonfinite import Nonfinite
 from lossboard.accumulate.windows import NO_WINDOWS, BatchWindows
 from lossboard.layout import TRAIN, VALIDATION, epoch_tags_by_split
 from lossboard.logger import sharing
-from lossboard.logger.batch_curves import BatchCount, BatchCurves, Unwritten
+from lossboard.logger.batch_curves import (
+    BatchCount,
+    BatchCurves,
+    Unwritten,
+    read_count,
+    save_count,
+)
 from lossboard.logger.writer import prepare_run_dir, run_writer, set_aside_hparams_files
 from lossboard.reader.read import read_back, read_table
 from lossboard.warn import LossboardRuntimeWarning, warn
@@ -148,11 +154,14 @@ class Run:
             self.writer.hparams(self.hparams)
         #: The one lock of the run: its splits' state and the logger's calls.
         self.lock = threading.RLock()
+        self.chief = chief
         self.epochs_on_disk, last_batch = read_back(self.log_dir) if chief else (set(), 0)
+        if chief:  # an epoch-only run writes no batch step: its count is saved beside it
+            last_batch = max(last_batch, read_count(self.log_dir))
         #: The epoch to continue from: one past the last epoch already on disk.
         self.initial_epoch = max(self.epochs_on_disk, default=-1) + 1
         # Batch curves: the train split's windows go to points the run writes.
-        unwritten = Unwritten(last_batch)
+        unwritten = Unwritten(last_batch, skip=policy.skips)
         windows = NO_WINDOWS if update_every is None else BatchWindows(unwritten.take, capacity)
         self.splits = {
             TRAIN: Accumulator(
@@ -216,9 +225,24 @@ class Run:
                 f"on_epoch_end({step}) again (or close()): it writes them."
             ) from err
         sharing.touch(self.log_dir)  # our claim is fresh: another host sees the run in use
+        if self.chief:
+            self._save_count()
         if history:
             self.epochs_on_disk.add(step)
             self.initial_epoch = max(self.initial_epoch, step + 1)
+
+    def _save_count(self) -> None:
+        """Saves the global batch count beside the event files (the epoch is on disk already:
+        a failure here costs a resumed logger its batch steps, said in a warning)."""
+        try:
+            save_count(self.log_dir, self.curves.global_batch)
+        except (tf.errors.OpError, OSError) as err:
+            warn(
+                f"the global batch count of {self.log_dir!r} could not be saved "
+                f"({getattr(err, 'message', err)}); the epoch is on disk, but a logger resumed "
+                "on this run would number its batch-curve steps from the last one written.",
+                LossboardRuntimeWarning,
+            )
 
     def _write(self, by_split: Mapping[str, Mapping[str, float]], step: int) -> None:
         for split, values in by_split.items():
