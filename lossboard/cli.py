@@ -118,6 +118,18 @@ def _read(args: argparse.Namespace, tags: Sequence[str]) -> tuple[Any, dict]:
             f"aggregate; to see them: lossboard {args.command} {path}",
             file=sys.stderr,
         )
+    glob = getattr(args, "runs", None)
+    if glob is not None:
+        present = sources.table.present_runs()
+        if not sources.table.select(runs=glob).present_runs():
+            shown = ", ".join(present[:5]) + (
+                f", ... ({len(present)} in all)" if len(present) > 5 else ""
+            )
+            raise ValueError(
+                f"--runs {glob!r} matched none of the {len(present)} runs under {args.root!r}"
+                + (f" ({shown})" if present else "")
+                + "; the glob is matched against whole run names, such as 'lr=0.1/*'."
+            )
     return sources.table, hparams
 
 

@@ -256,3 +256,32 @@ def test_a_window_mean_beyond_float32_is_said_and_handled_by_the_policy(tmp_path
         assert "batch_loss" not in points and "left out" in said[0]
     else:
         assert points["batch_loss"] == {1: np.inf, 2: np.inf} and "written as inf" in said[0]
+
+
+@pytest.mark.parametrize("first", ["inside_step", "eager"])
+def test_eager_and_in_graph_train_batches_with_curves_are_not_mixed_silently(tmp_path, first):
+    """The two kinds of call number their points apart: after one kind, the other is refused
+    at its call (the eager window landed on the graph's step 2 and hid its point)."""
+    logger = LossLogger(tmp_path, update_freq=2)
+
+    @tf.function
+    def step(x):
+        logger.on_train_batch_end(logs={"loss": x})
+
+    def eager(x):
+        logger.on_train_batch_end(logs={"loss": tf.constant(x)})
+
+    def graph(x):
+        step(tf.constant(x))
+
+    kinds = [graph, eager] if first == "inside_step" else [eager, graph]
+    for v in (1.0, 2.0, 3.0, 4.0):
+        kinds[0](v)
+    with pytest.raises(ValueError, match="number their batch-curve points apart"):
+        kinds[1](10.0)
+    logger.on_epoch_end(0)
+    logger.close()
+    assert read_split(tmp_path, "train") == {
+        "batch_loss": {2: 1.5, 4: 3.5},
+        "epoch_loss": {0: 2.5},
+    }

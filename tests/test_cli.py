@@ -207,3 +207,16 @@ def test_seeds_diverged_to_both_infinities_are_reported_not_crashed_on(tmp_path)
     pytest.importorskip("matplotlib")
     out = lossboard("plot", root, "--over", "seed", "-o", tmp_path / "curves.png")
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["compare"], ["plot", "-o", "x.png"], ["aggregate", "--over", "lr", "-o", "out"]]
+)
+def test_a_runs_glob_that_matches_nothing_says_so(root, tmp_path, command):
+    """--runs 'zzz*': the message names the glob and the runs it could have matched, not
+    'no run has the tag'."""
+    name, *rest = command
+    rest = [str(tmp_path / r) if r in ("x.png", "out") else r for r in rest]
+    out = lossboard(name, root, "--runs", "zzz*", *rest)
+    assert out.returncode == 2, out.stderr
+    assert "--runs 'zzz*' matched none of the" in out.stderr and "lr_0" in out.stderr, out.stderr

@@ -138,3 +138,35 @@ def test_results_read_from_another_thread_lose_nothing(
     expected = np.mean(np.concatenate([np.full(2 * batches, v) for v in values.values()]))
     assert history["loss"] == pytest.approx(expected, rel=1e-12)
     assert read_events(tmp_path / "run", "train")["epoch_loss"][0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("call", ["update_state", "reset_state"])
+def test_a_closed_loggers_metric_refuses_values_it_could_never_write(tmp_path, call):
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(logs={"loss": 1.0})
+    logger.on_epoch_end(0)
+    metric = logger.metrics["loss"]
+    logger.close()
+    with pytest.raises(RuntimeError, match=r"'loss'\.\w+: its LossLogger .* is closed"):
+        metric.update_state(5.0) if call == "update_state" else metric.reset_state()
+    assert float(metric.result()) == 0.0  # nothing taken in
+
+
+def test_the_mean_is_over_elements_whatever_the_ranks_and_weights(tmp_path):
+    """The documented rule: every element counts with its weight. A rank-2 batch with a
+    scalar weight next to a weighted scalar: the float64 element-wise mean (Keras' Mean,
+    which averages rows first, gives another number: the docstring says so)."""
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(logs={"loss": 0.0})
+    metric = logger.metrics["loss"]
+    metric.reset_state()
+    batches = [(np.ones((4, 3)), 2.0), (np.float64(3.0), 0.5)]
+    for values, weight in batches:
+        metric.update_state(values, sample_weight=weight)
+    total = sum(np.sum(v * w) for v, w in batches)
+    count = sum(np.size(v) * w for v, w in batches)
+    assert float(metric.result()) == total / count
+    keras_mean = keras.metrics.Mean(dtype="float64")
+    for values, weight in batches:
+        keras_mean.update_state(values, sample_weight=weight)
+    assert float(keras_mean.result()) != float(metric.result())  # as the docstring says

@@ -127,3 +127,14 @@ def test_python_values_that_are_no_float64_say_what_was_given(tmp_path, value, e
         assert "component 'x'" in str(info.value) and "object data" not in str(info.value)
         assert "Nothing from this batch was recorded" in str(info.value)
         assert logger.on_epoch_end(0) == {"x": 2.0}
+
+
+def test_a_masked_array_is_refused_with_what_to_pass(tmp_path):
+    """Its mask would be dropped and the masked values averaged in (34.7, not 2.0)."""
+    logger = LossLogger(tmp_path)
+    logger.on_train_batch_end(logs={"loss": 2.0})
+    masked = np.ma.array([1.0, 100.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(TypeError, match=r"component 'loss': got a NumPy masked array.*compressed"):
+        logger.on_train_batch_end(logs={"loss": masked})
+    logger.on_train_batch_end(logs={"loss": masked.compressed()})  # as the message says
+    assert logger.on_epoch_end(0) == {"loss": 2.0}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import close_to
-from lossboard import LossLogger
+from conftest import close_to, read_split
+from lossboard import LossboardWarning, LossLogger
 
 RNG = np.random.default_rng(7)
 SIZES = [32, 32, 32, 7]  # the last batch is short
@@ -444,3 +444,36 @@ def test_an_epoch_whose_every_value_the_policy_left_out_says_only_that(tmp_path)
             assert logger.on_epoch_end(0) == {}
     said = [str(w.message) for w in caught]
     assert len(said) == 1 and "beyond float32's range" in said[0], said
+
+
+@pytest.mark.parametrize("logged", ["host", "tensor"])
+def test_a_component_whose_weights_sum_to_0_is_said_not_dropped(tmp_path, logged):
+    """One component's sample_weight sums to 0 this epoch, the others' do not: it gets no
+    mean, and a warning names it (it vanished without a word); a later epoch without it
+    says nothing."""
+    value = (lambda x: tf.constant(x)) if logged == "tensor" else np.asarray
+    logger = LossLogger(tmp_path)
+    logs = {"loss": value([1.0, 2.0]), "zw": value([3.0, 4.0])}
+    logger.on_train_batch_end(logs=logs, sample_weight={"zw": value([0.0, 0.0])})
+    with pytest.warns(LossboardWarning, match=r"component\(s\) \['zw'\].*sum to 0"):
+        assert logger.on_epoch_end(0) == {"loss": 1.5}
+    logger.on_train_batch_end(logs={"loss": value([1.0, 2.0])})
+    assert logger.on_epoch_end(1) == {"loss": 1.5}
+    logger.close()
+    assert read_split(tmp_path, "train") == {"epoch_loss": {0: 1.5, 1: 1.5}}
+
+
+@pytest.mark.parametrize("policy", ["raise", "warn"])
+def test_a_nan_given_in_on_epoch_ends_logs_is_named_as_given_not_as_batches(tmp_path, policy):
+    logger = LossLogger(tmp_path, nonfinite=policy)
+    logger.on_train_batch_end(logs={"loss": 1.0})
+    if policy == "raise":
+        with pytest.raises(FloatingPointError, match=r"train 'lr' \(the value nan given in"):
+            logger.on_epoch_end(0, logs={"lr": float("nan")})
+    else:
+        with pytest.warns(LossboardWarning, match=r"'lr': the value given in on_epoch_end's"):
+            logger.on_epoch_end(0, logs={"lr": float("nan")})
+    logger.close()
+    got = read_split(tmp_path, "train")
+    assert got["epoch_loss"] == {0: 1.0}
+    assert ("epoch_lr" in got) == (policy == "warn")

@@ -122,7 +122,7 @@ def test_nonfinite_raise_writes_finite_components_first(tmp_path, in_graph):
     message = str(info.value)
     for part in (
         "epoch 3",
-        "train 'loss' (a NaN or an infinity in 2 batch(es))",
+        "train 'loss' (a NaN or an infinity in the values or sample_weight of 2 batch(es))",
         "nonfinite='skip'",
     ):
         assert part in message

@@ -120,7 +120,7 @@ def test_a_log_dir_named_like_a_split_is_warned_about(tmp_path, log_dir):
         LossLogger(path).close()
     (warning,) = caught
     message = str(warning.message)
-    assert f"log_dir {path!r} ends in {name!r}" in message, message
+    assert f"log_dir {os.path.abspath(path)!r} ends in {name!r}" in message, message
     assert f"'{name}/train' and '{name}/validation'" in message, message
 
 

@@ -91,3 +91,25 @@ def test_close_closes_every_writer_even_when_one_fails(tmp_path):
 def test_prepare_run_dir_rejects_non_paths(bad):
     with pytest.raises(TypeError, match="log_dir"):
         prepare_run_dir(bad)
+
+
+def test_a_relative_log_dir_stays_where_it_was_when_the_directory_changes(tmp_path, monkeypatch):
+    """os.chdir after the logger was made: every epoch goes to the folder named at creation
+    (it split over two folders, with a false 'files removed' warning), and close leaves
+    nothing of the logger's own behind."""
+    from conftest import read_split
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    logger = LossLogger("rel/run")
+    for epoch, value in enumerate([1.0, 2.0, 4.0]):
+        logger.on_train_batch_end(logs={"loss": value})
+        logger.on_epoch_end(epoch)
+        monkeypatch.chdir(tmp_path / "elsewhere")
+    logger.close()
+    assert logger.log_dir == str(tmp_path / "rel" / "run")
+    assert read_split(tmp_path / "rel" / "run", "train") == {"epoch_loss": {0: 1.0, 1: 2.0, 2: 4.0}}
+    assert not (tmp_path / "elsewhere" / "rel").exists()
+    assert sorted(p.name for p in (tmp_path / "rel" / "run").iterdir()) == [
+        ".lossboard-batches", "train",
+    ]  # fmt: skip

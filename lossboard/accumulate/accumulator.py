@@ -57,6 +57,7 @@ class FoldState(NamedTuple):
     pending: Pending  # eager values recorded since the last fold
     open_window: Sums | None  # the batch-curve window still open, as of the last fold
     reduced: bool = False  # multi-worker: the workers' sums were all-reduced into ``running``
+    logged: frozenset[int] = frozenset()  # components given eager values this epoch
 
 
 class Registry(NamedTuple):
@@ -132,6 +133,8 @@ class Accumulator:
         #: Batch-curve windows, or the null object without batch curves.
         self.windows = windows
         self._warned_mixed = False
+        #: Why values are refused now (set when the run is closed), or None.
+        self.closed: str | None = None
 
     @property
     def metrics(self) -> dict[str, ComponentMean]:
@@ -288,7 +291,8 @@ class Accumulator:
             added = total(parts).padded(len(names))
             open_window = self.windows.carry(state.open_window, added)
         running = added if state.running is None else state.running + added
-        self.state = FoldState(running, Pending(), open_window)  # the commit
+        logged = state.logged | pending.components()
+        self.state = FoldState(running, Pending(), open_window, state.reduced, logged)  # commit
 
     def _graph_sums(self) -> Sums | None:
         """The in-graph sums of this epoch (None if no in-graph call ever ran)."""
@@ -396,6 +400,14 @@ class Accumulator:
             self._comp(name)
 
     @_locked
+    def logged(self) -> list[str]:
+        """Folds, then returns the components given eager values this epoch, even values
+        whose weights sum to 0 (which ``read`` leaves out)."""
+        self.fold()
+        names = self._registry.names
+        return [names[c] for c in sorted(self.state.logged)]
+
+    @_locked
     def read(self) -> dict[str, ComponentResult]:
         """Folds, then returns each component's result.
 
@@ -431,7 +443,9 @@ class Accumulator:
         if index is not None:
             running = self.running()
             if running is not None:  # the in-graph sums move into the state, zeroed there
-                zeroed = self.state._replace(running=running.zeroed(index))
+                zeroed = self.state._replace(
+                    running=running.zeroed(index), logged=self.state.logged - {index}
+                )
                 with self._strategy.scope():
                     self.state = self._graph.zero(then=zeroed)
             return

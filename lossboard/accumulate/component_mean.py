@@ -15,6 +15,8 @@ class SumsOwner(Protocol):
     """What a ``ComponentMean`` reads and updates: its split's ``Accumulator``."""
 
     lock: threading.RLock
+    #: Why values are refused now (its logger was closed), or None.
+    closed: str | None
 
     def running(self) -> Sums | None: ...
 
@@ -31,12 +33,14 @@ _F64 = tf.float64
 class ComponentMean:
     """The float64 running mean of one loss component: ``tf.keras.metrics.Mean``-style.
 
-    ``result()`` equals what a float64 Keras ``Mean`` fed the same values
-    returns. ``total`` and ``count`` are the weighted sum and the sum of the
-    weights over *elements*; for values of rank 1 that is what Keras' ``Mean``
-    holds, but for rank 2 and up Keras first averages each example's row and
-    counts examples, so its ``count`` is smaller by the row size (the result
-    is the same when rows are unweighted). ``nonfinite`` counts the batches
+    It is an *element-wise* mean: ``total`` and ``count`` are the weighted sum and
+    the sum of the weights over every element logged. For scalars and values of
+    rank 1, ``result()`` equals a float64 Keras ``Mean`` fed the same values. For
+    rank 2 and up Keras first averages each example's row and counts examples:
+    the results agree while every batch has the same row size and no weights, and
+    differ once batches of different ranks or row sizes, or weights, are mixed
+    (a weight then counts once per element here, once per row in Keras).
+    ``nonfinite`` counts the batches
     that held a NaN or an infinity. The numbers live in its split's
     running sums, one vector for all components, which is what keeps the
     per-batch cost flat; reading any of them first folds values still pending,
@@ -92,7 +96,12 @@ class ComponentMean:
             return tf.math.divide_no_nan(self.total, self.count)
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        """Adds values, exactly as logging ``{name: values}`` for this split does."""
+        """Adds values, exactly as logging ``{name: values}`` for this split does.
+
+        Raises:
+            RuntimeError: When its logger was closed (the values could never be written).
+        """
+        self._refuse_if_closed("update_state")
         if tf.inside_function():
             self._owner.add_in_graph({self.name: values}, sample_weight)
         else:
@@ -100,12 +109,20 @@ class ComponentMean:
 
     def reset_state(self) -> None:
         """Zeroes this component alone (eagerly)."""
+        self._refuse_if_closed("reset_state")
         if not tf.executing_eagerly():
             raise RuntimeError(
                 f"ComponentMean {self.name!r}: reset_state was called inside a tf.function; "
                 "call it eagerly, between steps. The component is unchanged."
             )
         self._owner.reset(self._index)
+
+    def _refuse_if_closed(self, where: str) -> None:
+        if self._owner.closed is not None:
+            raise RuntimeError(
+                f"ComponentMean {self.name!r}.{where}: {self._owner.closed}; create a new "
+                "LossLogger on the same directory to continue the run."
+            )
 
     def __repr__(self) -> str:
         return f"<ComponentMean {self.name!r}>"

@@ -147,6 +147,13 @@ def host_array(what: str, value: Any) -> np.ndarray:
     """
     if value is None or isinstance(value, str | bytes):
         raise bad_value(what, value, "not a number")
+    if np.ma.isMaskedArray(value):  # its data would be averaged, masked elements included
+        raise TypeError(
+            f"{what}: got a NumPy masked array; its masked elements would be averaged in. Pass "
+            "value.compressed() (the unmasked elements), or the data with "
+            "sample_weight=~value.mask (weight 0 where masked). Nothing from this batch was "
+            "recorded."
+        )
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         raise bad_value(what, value, "complex values have no mean")
     try:

@@ -366,6 +366,16 @@ class Pending:
         for group in self._groups.values():
             group.compact()
 
+    def components(self) -> set[int]:
+        """The components recorded since the last fold (whatever their weights)."""
+        comps = {int(c) for sig in self._rows for group in sig.columns for c in group.comps}
+        for group in self._groups.values():
+            blocks, loose = group.state
+            comps.update(int(c) for block in blocks for c in np.unique(block.comps))
+            comps.update(entry[2] for entry in loose)
+        comps.update(comp for _, comp in self._host)
+        return comps
+
     def add_host(self, comp: int, value: HostSum, skip: bool) -> None:
         key = (self.window, comp)
         total, weight, bad = self._host.get(key, (0.0, 0.0, 0.0))

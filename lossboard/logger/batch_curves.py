@@ -105,6 +105,9 @@ class BatchCount:
     def check_graph(self) -> None:
         """Before a train batch is traced into a ``tf.function``: refuses what cannot work."""
 
+    def check_eager(self) -> None:
+        """Before an eager train batch is recorded: refuses what cannot work."""
+
     def graph_batch(self) -> None:
         """While tracing a train batch inside a ``tf.function``: counts it in the graph."""
         if self._strategy.num_replicas_in_sync == 1:
@@ -185,6 +188,16 @@ class Unwritten:
     def written(self) -> None:
         """The first points are on disk."""
         self.state = (self.state[0][1:], self.state[1])
+
+
+#: Eager and in-graph train batches are counted apart (a host read per eager batch would
+#: join them): batch curves from both kinds in one logger would put two points at a step.
+_MIXED = (
+    "on_train_batch_end: {now} after {before} of this logger, with update_freq=N batch "
+    "curves: the two kinds of call number their batch-curve points apart, so their points "
+    "would overwrite each other. Nothing from this batch was recorded. Log train batches "
+    "one way per logger (both work with update_freq='epoch'), or use a new LossLogger."
+)
 
 
 class BatchCurves(BatchCount):
@@ -283,7 +296,15 @@ class BatchCurves(BatchCount):
         self._waiting = 0
         self._since = None
 
+    def check_eager(self) -> None:
+        if self._graph_used:
+            raise ValueError(
+                _MIXED.format(now="an eager call", before="calls inside a tf.function")
+            )
+
     def check_graph(self) -> None:
+        if self.batches > self._start:
+            raise ValueError(_MIXED.format(now="a call inside a tf.function", before="eager calls"))
         if self._strategy.num_replicas_in_sync > 1:
             raise ValueError(
                 "update_freq=N batch curves are written from eager calls, or from tf.function "

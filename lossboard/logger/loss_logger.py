@@ -36,9 +36,11 @@ class LossLogger(LegacyKerasHooks, keras.callbacks.Callback):
 
     Runs land in Keras' TensorBoard layout (``<log_dir>/train``,
     ``<log_dir>/validation``, tags ``epoch_<name>``), so a custom-loop run and
-    a ``model.fit`` run overlay in TensorBoard. The same object is a
-    ``keras.callbacks.Callback`` (a ``tf_keras`` one under legacy Keras): it works
-    as a callback in ``model.fit(callbacks=[logger])``.
+    a ``model.fit`` run overlay in TensorBoard. The same object is a Keras 3
+    ``keras.callbacks.Callback``: it works as a callback in
+    ``model.fit(callbacks=[logger])``. Under legacy Keras (``tf_keras``) it speaks
+    ``tf_keras``' callback protocol, so ``fit`` and ``CallbackList`` drive it, but
+    it is not an instance of ``tf_keras.callbacks.Callback``.
 
     Args:
         log_dir: The run directory (local, or any file system ``tf.io.gfile``

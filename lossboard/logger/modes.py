@@ -59,13 +59,13 @@ class Mode:
         for key, value in given.items():
             split, name = split_of(key)
             nonfinite = 0 if math.isfinite(value) else 1
-            if self.screen(step, split, name, value, nonfinite, 1.0, bad):
+            if self.screen(step, split, name, value, nonfinite, 1.0, bad, given=True):
                 history[key] = value
         return history, bad
 
     def screen(
         self, step: int, split: str, name: str, mean: float, nonfinite: int, weight: float,
-        bad: list[str],
+        bad: list[str], given: bool = False,
     ) -> bool:  # fmt: skip
         """Whether one epoch value is written, by the non-finite policy.
 
@@ -75,9 +75,22 @@ class Mode:
         """
         policy = self.run.policy
         where = f"epoch {step}, {split} component {name!r}"
+        if nonfinite and given:  # passed to on_epoch_end (or by fit), not summed from batches
+            if policy.raises:
+                bad.append(f"{split} {name!r} (the value {mean!r} given in on_epoch_end's logs)")
+                return False
+            warn(
+                f"{where}: the value given in on_epoch_end's logs is {mean!r}; it was written "
+                "as given.",
+                LossboardRuntimeWarning,
+            )
+            return True
         if nonfinite:
             if policy.raises:
-                bad.append(f"{split} {name!r} (a NaN or an infinity in {nonfinite} batch(es))")
+                bad.append(
+                    f"{split} {name!r} (a NaN or an infinity in the values or sample_weight of "
+                    f"{nonfinite} batch(es))"
+                )
                 return False
             written = (
                 f"the epoch mean was written as {mean!r}"
@@ -111,8 +124,9 @@ def refuse(step: int, bad: list[str]) -> None:
     """Raises for the values the policy refused (after every other one was written)."""
     if bad:
         raise FloatingPointError(
-            f"epoch {step}: not written: {', '.join(bad)}; every other value was. Lower the "
-            "learning rate or check the loss, or pass nonfinite='skip' or 'warn' to LossLogger."
+            f"epoch {step}: not written: {', '.join(bad)}; every other value was. Check the "
+            "loss and its sample_weight, lower the learning rate, or pass nonfinite='skip' or "
+            "'warn' to LossLogger."
         )
 
 
@@ -174,6 +188,7 @@ class CustomLoop(Mode):
             if not outside:  # each replica would count the batch (as under the scope: none)
                 run.curves.graph_batch()
             return
+        run.curves.check_eager()
         run.train.add(logs, sample_weight, keys, batch_size)
         run.curves.eager_batch()
         self._progress.batch()
@@ -300,10 +315,20 @@ class CustomLoop(Mode):
         bad: list[str] = []
         seen = False
         for split in SPLITS:
-            for name, r in self.run.splits[split].read().items():
+            acc = self.run.splits[split]
+            results = acc.read()
+            for name, r in results.items():
                 seen = True
                 if self.screen(step, split, name, r.mean, r.nonfinite, r.weight, bad):
                     history[history_key(split, name)] = r.mean
+            weightless = [name for name in acc.logged() if name not in results]
+            if weightless and results:  # (all of them: said once, in _nothing_logged)
+                warn(
+                    f"epoch {step}, {split} component(s) {weightless}: the values logged this "
+                    "epoch had weights that sum to 0 (sample_weight), so no mean exists and "
+                    "nothing was written for them.",
+                    LossboardRuntimeWarning,
+                )
         return history, bad, seen
 
 

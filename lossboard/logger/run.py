@@ -321,6 +321,8 @@ class Run:
     def close(self) -> None:
         """Writes the epoch values and batch-curve points still waiting, flushes and closes
         the event files; the directory is free for another logger (even when a write fails)."""
+        for acc in self.splits.values():  # its metrics refuse values that could never be written
+            acc.closed = f"its LossLogger (log_dir {self.log_dir!r}) is closed"
         try:
             self.write_owed()
             self.curves.write()

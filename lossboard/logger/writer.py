@@ -21,7 +21,8 @@ from lossboard.events.encode import Points, PointsFile
 
 
 def prepare_run_dir(log_dir: str | os.PathLike) -> str:
-    """Creates ``log_dir`` (through ``tf.io.gfile``) and returns it as a string.
+    """Creates ``log_dir`` (through ``tf.io.gfile``) and returns it as a string (absolute,
+    for a local path).
 
     Raises:
         TypeError: When ``log_dir`` is not a path.
@@ -35,6 +36,8 @@ def prepare_run_dir(log_dir: str | os.PathLike) -> str:
     path = os.fspath(log_dir)
     if not path:
         raise ValueError("log_dir is empty; expected a run directory such as 'logs/baseline'.")
+    if "://" not in path:  # a local path: fixed now, a later os.chdir must not move the run
+        path = os.path.abspath(path)
     try:
         tf.io.gfile.makedirs(path)
     except (tf.errors.OpError, OSError) as err:
