@@ -330,6 +330,149 @@ def test_write_failure_raises_and_a_retry_writes_the_epoch(tmp_path):
     assert sorted(df[df.tag == "epoch_loss"].step) == [0, 1]
 
 
+def _event_accumulator_epochs(split_dir) -> dict[str, dict[int, float]]:
+    """``{tag: {step: value}}`` of the ``epoch_*`` scalars TensorBoard's own loader reads."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(os.fspath(split_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return {
+        tag: {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)}
+        for tag in acc.Tags()["tensors"]
+        if tag.startswith("epoch_")
+    }
+
+
+@pytest.mark.parametrize("room", [8, 3000])  # bytes left: the record's header cut, or its data
+def test_a_write_the_disk_cuts_short_raises_and_every_epoch_is_read_back(tmp_path, room):
+    # TensorFlow's summary writer does not raise when its flush hits a full disk: the record
+    # was cut short, and records appended after it could not be read either (two epochs lost).
+    child = _python(
+        """
+        import json, os, resource, signal, sys
+        from lossboard import LossLogger
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail: EFBIG
+        run, room = sys.argv[1], int(sys.argv[2])
+        logger = LossLogger(run, verbose=0, hparams={"lr": 0.5})
+        logger.on_train_batch_end(0, {"loss": 1.0})
+        logger.on_epoch_end(0)
+        size = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(run) for f in fs)
+        logger.on_train_batch_end(0, {f"c{i:03}": float(i) for i in range(200)})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + room, resource.RLIM_INFINITY))
+        failures = []
+        try:
+            logger.on_epoch_end(1)
+        except OSError as err:
+            failures.append(str(err))
+        try:
+            logger.on_epoch_end(1)  # still full: raises again, the values stay owed
+        except OSError as err:
+            failures.append(str(err))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        retried = logger.on_epoch_end(1)
+        logger.on_train_batch_end(0, {"c000": 3.0})
+        logger.on_epoch_end(2)
+        logger.close()
+        print(json.dumps({"failures": failures, "retried": len(retried)}))
+        """,
+        str(tmp_path / "run"),
+        str(room),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 0
+    result = json.loads(out)
+    assert len(result["failures"]) == 2, result
+    for failure in result["failures"]:
+        assert "on_epoch_end: writing epoch 1" in failure and "on_epoch_end(1) again" in failure
+    assert result["retried"] == 200
+    expected = {f"epoch_c{i:03}": {1: float(i)} for i in range(200)}
+    expected["epoch_c000"] = {1: 0.0, 2: 3.0}
+    expected["epoch_loss"] = {0: 1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cut record was cut off the dropped file
+        df = lossboard.load(tmp_path)
+    got: dict[str, dict[int, float]] = {}
+    for tag, step, value in zip(df.tag.astype(str), df.step, df.value, strict=True):
+        got.setdefault(tag, {})[int(step)] = value
+    assert got == expected
+    assert df.attrs["hparams"] == {"run": {"lr": 0.5}}
+    assert _event_accumulator_epochs(tmp_path / "run" / "train") == expected
+
+
+def test_hparams_the_disk_cuts_short_raise_and_leave_no_broken_record(tmp_path):
+    child = _python(
+        """
+        import resource, signal, sys
+        from lossboard import LossLogger
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.RLIM_INFINITY))
+        try:
+            LossLogger(sys.argv[1], verbose=0, hparams={"lr": 0.5, "name": "x" * 200})
+            print("no error")
+        except OSError as err:
+            print(err)
+        """,
+        str(tmp_path / "run"),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 0
+    assert "writing the hparams to" in out and "failed" in out, out
+    with LossLogger(tmp_path / "run", verbose=0, hparams={"lr": 0.5}) as logger:
+        logger.on_train_batch_end(0, {"loss": 1.0})
+        logger.on_epoch_end(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = lossboard.load(tmp_path)
+    assert df.attrs["hparams"] == {"run": {"lr": 0.5}}
+    assert df.value.tolist() == [1.0]
+
+
+def test_batch_curve_points_the_disk_cuts_short_raise_and_are_written_again(tmp_path):
+    child = _python(
+        """
+        import json, os, resource, signal, sys
+        from lossboard import LossLogger
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        run = sys.argv[1]
+        logger = LossLogger(run, verbose=0, update_freq=1)
+        logger.on_train_batch_end(0, {"loss": 1.0})
+        logger.on_epoch_end(0)
+        size = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(run) for f in fs)
+        for step in range(300):
+            logger.on_train_batch_end(step, {"loss": float(step)})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 500, resource.RLIM_INFINITY))
+        try:
+            logger.on_epoch_end(1)
+            failed = None
+        except OSError as err:
+            failed = str(err)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        logger.on_epoch_end(1)
+        logger.close()
+        print(json.dumps(failed))
+        """,
+        str(tmp_path / "run"),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 0
+    failed = json.loads(out)
+    assert failed is not None and "writing epoch 1" in failed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = lossboard.load(tmp_path)
+    batch = df[df.tag == "batch_loss"]
+    assert batch.step.tolist() == list(range(1, 302))
+    assert batch.value.tolist() == [1.0] + [float(s) for s in range(300)]
+    epoch = df[df.tag == "epoch_loss"].set_index("step").value.to_dict()
+    assert epoch == {0: 1.0, 1: 149.5}
+    for path in (tmp_path / "run" / "train").iterdir():  # the dropped file's cut record is cut off
+        whole = sum(len(r) + 16 for r in tf.compat.v1.io.tf_record_iterator(os.fspath(path)))
+        assert whole == path.stat().st_size, path.name
+
+
 def test_a_removed_run_directory_is_recreated_and_the_epoch_is_on_disk(tmp_path):
     import shutil
 

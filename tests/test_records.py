@@ -277,3 +277,46 @@ def test_records_across_block_boundaries_read_the_same(tmp_path, monkeypatch, bl
     # Records: the file version, then batches 1-300: record 150 is batch 150.
     assert kept == batch[:149]
     assert [(p.step, p.value) for p in damaged if p.tag == "epoch_loss"] == epochs  # other file
+
+
+def _cut_then(data: bytes, layout, more: bytes) -> tuple[bytes, int, int]:
+    """``data``'s first two records, then a long real record cut after 40 of its bytes, then
+    ``more``: what a write cut by a full disk, followed by later writes, leaves.
+    Returns ``(bytes, offset of the cut record, offset where ``more`` starts)``."""
+    first = data[: layout[1][1]]
+    event = event_pb2.Event(wall_time=1.7e9, step=9)
+    for i in range(40):
+        event.summary.value.add(tag=f"epoch_c{i}").simple_value = float(i)
+    cut = _record(event.SerializeToString())[:40]
+    return first + cut + more, len(first), len(first) + len(cut)
+
+
+def test_a_cut_record_with_whole_records_after_it_warns_with_file_offset_and_bytes(
+    tmp_path, small_file
+):
+    data, layout = small_file
+    later = data[layout[2][0] : layout[2][1]]  # a whole record, written after the cut
+    damaged, at, more_at = _cut_then(data, layout, later)
+    got, caught = _load_one(tmp_path, damaged)
+    assert got == _points_before(layout, layout[1][1])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "events.out.tfevents.1.host" in message
+    assert f"the record at byte {at} is cut short" in message
+    assert f"a whole record starts inside it, at byte {more_at}" in message
+    assert f"Skipped the {len(damaged) - at} bytes" in message
+
+
+def test_a_cut_record_ending_a_file_warns_only_when_a_later_file_exists(tmp_path, small_file):
+    data, layout = small_file
+    damaged, at, _ = _cut_then(data, layout, b"")
+    got, caught = _load_one(tmp_path, damaged)  # the newest file: a writer at work, silent
+    assert (got, caught) == (_points_before(layout, layout[1][1]), [])
+    train = tmp_path / "run" / "train"
+    (train / "events.out.tfevents.2.host").write_bytes(data[: layout[0][1]])  # a later file
+    with pytest.warns(EventFileWarning) as caught:
+        lossboard.load(tmp_path)
+    (message,) = [str(w.message) for w in caught]
+    assert "events.out.tfevents.1.host: the record at byte" in message
+    assert "a later event file of its folder exists and this one is not growing" in message
+    assert f"Skipped the {len(damaged) - at} bytes from byte {at}" in message

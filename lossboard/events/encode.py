@@ -183,16 +183,41 @@ class PointsFile:
             self.path = os.path.join(directory, name)
             self._file = open(self.path, "ab")  # noqa: SIM115 (kept open while the run lasts)
         self._closed = False
-        self._file.write(record(b"\x09" + struct.pack("<d", time.time()) + _FILE_VERSION))
-        self._file.flush()
+        self._good = 0  # bytes at the start of the file known to be whole records
+        try:
+            self._file.write(record(b"\x09" + struct.pack("<d", time.time()) + _FILE_VERSION))
+            self.flush()
+        except OSError:
+            self.abandon()
+            raise
 
     def write(self, points: Points) -> None:
         """Appends ``points`` (not yet flushed)."""
         self._file.write(encode(points))
 
     def flush(self) -> None:
-        """Pushes what was written to the file system."""
+        """Pushes what was written to the file system (raises ``OSError`` when that fails,
+        a full disk included: Python's file objects report a short write)."""
         self._file.flush()
+        if not files.is_remote(self.path):
+            self._good = self._file.tell()
+
+    def abandon(self) -> None:
+        """Closes the file after a failed write, and cuts what that write left of a record
+        off its end (the points are written again to a new file); never raises."""
+        try:
+            self.close()
+        except OSError:
+            pass
+        if files.is_remote(self.path):
+            return
+        try:
+            if self._good == 0:
+                os.remove(self.path)  # not even its version record: nothing to keep
+            elif os.path.getsize(self.path) > self._good:
+                os.truncate(self.path, self._good)
+        except OSError:
+            pass
 
     def exists(self) -> bool:
         """Whether the file is still there (a removed run folder takes it away)."""

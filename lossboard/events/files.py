@@ -123,3 +123,29 @@ def open_sized(path: str) -> tuple[IO[bytes], int]:
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO or device)"
         raise OSError(f"{path!r} is {kind}")
     return open(path, "rb"), info.st_size  # noqa: SIM115 - the caller closes it
+
+
+def read_from(path: str, start: int) -> bytes:
+    """The bytes of a local file from ``start`` to its end (raises ``OSError``)."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read()
+
+
+def cut_broken_tail(path: str, start: int) -> None:
+    """Cuts what follows the whole records after byte ``start`` off a local event file: a
+    record a failed write left incomplete, so that the file reads to its end without a
+    warning. Best effort (never raises); remote files are left as they are.
+    """
+    from lossboard.events import framing
+
+    if is_remote(path):
+        return
+    try:
+        with open(path, "r+b") as handle:
+            handle.seek(start)
+            good = start + framing.whole_prefix(handle.read())
+            if os.fstat(handle.fileno()).st_size > good:
+                handle.truncate(good)
+    except OSError:
+        pass

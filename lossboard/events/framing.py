@@ -222,3 +222,51 @@ def first_bad_data(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
                 bad[row] = masked_crc32c(data.tobytes()) != stored
     where = np.flatnonzero(bad)
     return int(where[0]) if where.size else None
+
+
+def first_whole_record(block: np.ndarray, after: int = 0) -> int | None:
+    """Offset of the first whole record (both checksums valid) starting after ``after``.
+
+    For the bytes after a record that is cut short: a whole record inside them means
+    writing went on after the cut, so the cut record will never be completed.
+
+    Examples:
+        >>> import numpy as np
+        >>> first_whole_record(np.zeros(64, np.uint8)) is None
+        True
+    """
+    n = len(block)
+    heads = np.flatnonzero(block[after + 1 + HEADER :] == _EVENT_START).astype(np.int64)
+    heads += after + 1
+    lengths = _u64(block, heads)
+    fits = lengths <= np.uint64(n)
+    heads, lengths = heads[fits], lengths[fits].astype(np.int64)
+    ok = (heads + lengths + OVERHEAD <= n) & (
+        _u32(block, heads + 8) == masked_crc32c_at(block, heads, 8)
+    )
+    for head, length in zip(heads[ok].tolist(), lengths[ok].tolist(), strict=True):
+        if first_bad_data(block, np.array([head + HEADER]), np.array([length])) is None:
+            return head
+    return None
+
+
+def whole_prefix(data: bytes) -> int:
+    """How many bytes at the start of ``data`` are whole records with valid length checksums.
+
+    For what a writer just appended: a short write (a full disk) cuts a record, it does not
+    change its bytes, so data checksums are not checked (in NumPy they cost 100-300 us a
+    record; readers check them). A few records are walked in Python (about 3 us each).
+
+    Examples:
+        >>> whole_prefix(b"") , whole_prefix(b"\\0" * 11)
+        (0, 0)
+    """
+    pos, n = 0, len(data)
+    for _ in range(32):
+        if pos + HEADER > n:
+            return pos
+        length, crc = struct.unpack_from("<QI", data, pos)
+        if masked_crc32c(data[pos : pos + 8]) != crc or pos + length + OVERHEAD > n:
+            return pos
+        pos += length + OVERHEAD
+    return pos + frame(np.frombuffer(data, np.uint8)[pos:]).end

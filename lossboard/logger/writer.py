@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossboard.events import files
+from lossboard.events import files, framing
 from lossboard.events.encode import Points, PointsFile
 
 
@@ -182,6 +182,9 @@ class RunWriter:
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._files: dict[str, str] = {}  # split -> the event file its writer created
         self._points: dict[str, PointsFile] = {}  # split -> its file of bulk-written points
+        # split -> bytes at the start of its event file read back as whole records (``verify``)
+        self._checked: dict[str, int] = {}
+        self._written: set[str] = set()  # splits given values since their file was checked
 
     def _create(self, path: str) -> tf.summary.SummaryWriter:
         return tf.summary.create_file_writer(path)
@@ -231,6 +234,7 @@ class RunWriter:
             tf.summary.experimental.write_raw_pb(
                 tf.constant(summary), step=tf.constant(step, tf.int64)
             )
+        self._written.add(split)
 
     def points(self, split: str, points: Points) -> None:
         """Appends many points to ``split`` and flushes them to disk.
@@ -256,10 +260,7 @@ class RunWriter:
         except (tf.errors.OpError, OSError):
             dropped = self._points.pop(split, None)
             if dropped is not None:
-                try:
-                    dropped.close()
-                except (tf.errors.OpError, OSError):
-                    pass
+                dropped.abandon()
             raise
 
     def hparams(self, values: Mapping[str, Any]) -> None:
@@ -268,14 +269,25 @@ class RunWriter:
         Written in the run's own directory (not a split), as Keras users do
         with ``hp.hparams``; the dashboard then lists the run with its
         ``train``/``validation`` ``epoch_*`` tags as metrics.
+
+        Raises:
+            OSError: When writing fails (a full disk included, see ``verify``).
         """
         from tensorboard.plugins.hparams import api as hp
 
         if "" not in self._writers:
             self._sort_after_existing_files(self.log_dir)
-        with self.writer("").as_default():
-            hp.hparams(dict(values), trial_id=self._trial)
-        self.flush()
+        try:
+            with self.writer("").as_default():
+                hp.hparams(dict(values), trial_id=self._trial)
+            self._written.add("")
+            self.flush()
+        except (tf.errors.OpError, OSError) as err:
+            self.discard([""])  # a cut record is cut off; the next hparams go to a new file
+            raise OSError(
+                f"writing the hparams to {self.log_dir!r} failed "
+                f"({getattr(err, 'message', err)}); free the space or fix the path."
+            ) from err
 
     def _sort_after_existing_files(self, path: str) -> None:
         """Waits (under a second) until a new event file in ``path`` sorts after the others.
@@ -297,25 +309,79 @@ class RunWriter:
             time.sleep(wait)
 
     def flush(self) -> None:
-        """Pushes everything written so far to disk (raises if that fails)."""
+        """Pushes everything written so far to disk, and checks that it is there.
+
+        Raises:
+            OSError: When writing fails, also when TensorFlow does not say so (see
+                ``verify``).
+        """
         for w in self._writers.values():
             w.flush()
         for points in self._points.values():
             points.flush()
+        self.verify()
+
+    def verify(self) -> None:
+        """Reads back what TensorFlow appended to each event file since the last check.
+
+        TensorFlow's summary writer does not raise when the disk fills up during its flush
+        (``ENOSPC``): the file then ends inside a record, and the next records appended after
+        it cannot be read either. So after each flush the bytes appended to each local event
+        file are read back (one small read per split: 15-25 us per split for an epoch's
+        values) and must be whole records with valid checksums, and a split given values must
+        have grown. Files of remote file systems (``gs://``) are not read back.
+
+        Raises:
+            OSError: When they are not, or cannot be read. Call ``discard`` then: the next
+                write starts new files, and the cut record is cut off the old one.
+        """
+        for split, path in list(self._files.items()):
+            if files.is_remote(path):
+                continue
+            start = self._checked.get(split, 0)
+            try:
+                data = files.read_from(path, start)
+            except FileNotFoundError:
+                continue  # removed while written: lost_files() reports it
+            except OSError as err:
+                raise OSError(
+                    f"{path} cannot be read back to check what was written: {err}"
+                ) from err
+            good = framing.whole_prefix(data)
+            if good != len(data):
+                raise OSError(
+                    f"{path} ends inside a record: {len(data) - good} of the {len(data)} bytes "
+                    f"TensorFlow appended at byte {start} are not whole records (the disk is "
+                    "full or a file size limit was reached; TensorFlow's flush did not say so)"
+                )
+            if not data and split in self._written:
+                raise OSError(
+                    f"nothing was appended to {path} although values were written to it (the "
+                    "disk is full or a file size limit was reached; TensorFlow's flush did not "
+                    "say so)"
+                )
+            self._checked[split] = start + len(data)
+            self._written.discard(split)
 
     def discard(self, splits: list[str] | None = None) -> None:
         """Drops the writers (of ``splits``, or all) after a failed write; the next write
         opens new files."""
-        chosen = list(self._writers) if splits is None else splits
+        chosen = [*self._writers, *self._points] if splits is None else splits
         writers: list[Any] = [self._writers.pop(s) for s in chosen if s in self._writers]
-        writers += [self._points.pop(s) for s in chosen if s in self._points]
-        for s in chosen:
-            self._files.pop(s, None)
+        points = [self._points.pop(s) for s in chosen if s in self._points]
+        dropped = [
+            (self._files.pop(s), self._checked.pop(s, 0)) for s in chosen if s in self._files
+        ]
+        self._written.difference_update(chosen)
         for w in writers:
             try:
                 w.close()
             except (tf.errors.OpError, OSError):
                 pass
+        for file in points:
+            file.abandon()
+        for path, checked in dropped:
+            files.cut_broken_tail(path, checked)
 
     def close(self) -> None:
         """Flushes and closes every writer, even when one fails; safe to call twice.
@@ -325,6 +391,7 @@ class RunWriter:
         """
         writers: list[Any] = [*self._writers.values(), *self._points.values()]
         self._writers, self._points, self._files = {}, {}, {}
+        self._checked, self._written = {}, set()
         _close_all(writers)
 
 

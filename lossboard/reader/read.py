@@ -5,9 +5,11 @@ checksum, and decodes ``tf.summary.scalar`` records many at a time
 (``lossboard.events.decode``), so ``lossboard compare`` starts in a fraction of a
 second and a root of millions of points loads into columns, not Python
 objects. Tolerates runs being written while they are read and a truncated last
-record (a killed writer). A corrupt record, or something named like an event
-file that cannot be read, costs a ``EventFileWarning`` and the data after
-it in that file, never an exception. Paths with a scheme (``gs://``, ...) are
+record of a folder's newest event file (a writer at work, or killed). A corrupt
+record, a record cut short that will never be completed (whole records follow
+it, or a later file exists and this one is not growing), or something named like
+an event file that cannot be read, costs an ``EventFileWarning`` and the data
+after it in that file, never an exception. Paths with a scheme (``gs://``, ...) are
 read through ``tf.io.gfile`` (``lossboard.events.files``).
 """
 
@@ -86,7 +88,8 @@ def records(path: str) -> Iterator[bytes]:
     """The verified records of one TFRecord file, in order.
 
     Stops at a truncated last record silently (a writer still at work or
-    killed), and at a corrupt one with an ``EventFileWarning``.
+    killed), and at a corrupt one, or a truncated one that whole records follow,
+    with an ``EventFileWarning``.
 
     Examples:
         >>> list(records("no-such.tfevents"))  # doctest: +SKIP
@@ -104,11 +107,13 @@ def records(path: str) -> Iterator[bytes]:
             return
 
 
-def _blocks(path: str) -> Iterator[tuple[np.ndarray, records_.Frames, int]]:
+def _blocks(path: str, last: bool = True) -> Iterator[tuple[np.ndarray, records_.Frames, int]]:
     """``(block, its records, offset of the block)`` of a file; length checksums verified.
 
     Warns (and ends) at a corrupt length; data checksums are the caller's to check,
-    for the records it needs.
+    for the records it needs. A file that ends inside a record warns too, unless it may
+    be a writer at work (see ``_warn_if_cut``); ``last``: whether it is the last event file
+    of its folder.
     """
     try:
         handle, size = files.open_sized(path)
@@ -126,12 +131,61 @@ def _blocks(path: str) -> Iterator[tuple[np.ndarray, records_.Frames, int]]:
                 _warn_corrupt(path, offset + frames.end, "length")
                 return
             if at_end:
-                return  # whole, or ending inside its last record: a writer at work or killed
+                if frames.end < len(block):
+                    _warn_if_cut(path, block, frames.end, offset, size, last)
+                return
             carry, offset = block[frames.end :], offset + frames.end
             want = _BLOCK
             if len(carry) >= records_.HEADER:  # a record longer than a block: read all of it
                 length = int(records_.at(carry, np.zeros(1, np.int64), "<u8")[0])
                 want = max(_BLOCK, length + records_.OVERHEAD - len(carry))
+
+
+def _warn_if_cut(
+    path: str, block: np.ndarray, end: int, offset: int, size: int, last: bool
+) -> None:
+    """Warns about a file that ends inside a record, unless it may be a writer at work.
+
+    TensorBoard reads such a record as one still being written, and waits for the rest.
+    So does this reader (silently) when the record is the last thing in the newest event
+    file of its folder: a writer at work, or one that was killed mid-record (that record
+    was never whole). Otherwise the record will never be completed, and what it covers is
+    lost: when a whole record starts inside it (a write was cut short, by a full disk, and
+    writing went on after it: TensorBoard cannot read those records either), or when a
+    later event file of the folder exists and this file is not growing.
+    """
+    cut = offset + end
+    follows = records_.first_whole_record(block, end)
+    if follows is None:
+        if last or _size_now(path) != size:
+            return
+        why = (
+            "a later event file of its folder exists and this one is not growing: its "
+            "writer stopped inside the record (a full disk, a file size limit or a killed "
+            "process)"
+        )
+    else:
+        why = (
+            f"a whole record starts inside it, at byte {offset + follows}: the write of the "
+            "record was cut short (a full disk?) and writing went on after it, so the "
+            "record will never be completed and what follows it cannot be read (by "
+            "TensorBoard either)"
+        )
+    _warn(
+        f"{path}: the record at byte {cut} is cut short; {why}. Skipped the {size - cut} "
+        f"bytes from byte {cut} to the end of the file. If that was a LossLogger's epoch "
+        "end, it raised OSError and wrote the epoch again to a new file when retried."
+    )
+
+
+def _size_now(path: str) -> int:
+    """The size of ``path`` now (-1 when it cannot be read)."""
+    try:
+        handle, size = files.open_sized(path)
+    except OSError:
+        return -1
+    handle.close()
+    return size
 
 
 def _read_after(handle: Any, carry: np.ndarray, count: int) -> np.ndarray:
@@ -159,13 +213,14 @@ def _warn_corrupt(path: str, offset: int, what: str) -> None:
     )
 
 
-def _read_points(path: str, tags: _Tags) -> tuple[Piece, dict[str, Any]]:
-    """The wanted scalar points of one file as columns, and its hparams."""
+def _read_points(path: str, tags: _Tags, last: bool = True) -> tuple[Piece, dict[str, Any]]:
+    """The wanted scalar points of one file as columns, and its hparams (``last``: whether it
+    is the last event file of its folder, see ``_blocks``)."""
     pieces: list[Piece] = []
     hparams: dict[str, Any] = {}
     plugin_of: dict[str, str] = {}  # TF2 may write a tag's metadata with its first value only
     skipped: dict[str, list] = {}  # scalars-plugin values that are not one real number
-    for block, frames, offset in _blocks(path):
+    for block, frames, offset in _blocks(path, last):
         piece, block_hparams, bad = _decode(block, frames, tags, plugin_of, skipped)
         pieces.append(piece)
         hparams.update(block_hparams)
@@ -378,11 +433,12 @@ def read_table(
     hparams: dict[str, dict[str, Any]] = {}
     paths = list(event_files(root))
     runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
+    newest = {files.dirname(path): path for path in paths}  # each folder's last, in name order
     for path in paths:
         run, split = run_and_split(root, path, runs_with_splits)
         if split and not split_wanted(split):
             continue  # a run's own folder is read for its hparams whatever the splits
-        piece, file_hparams = _read_points(path, names)
+        piece, file_hparams = _read_points(path, names, newest[files.dirname(path)] == path)
         if file_hparams:  # the newest set of the run wins whole (files come oldest first)
             hparams[run] = dict(file_hparams)
         if split_wanted(split):
