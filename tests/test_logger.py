@@ -468,7 +468,9 @@ def test_a_nan_given_in_on_epoch_ends_logs_is_named_as_given_not_as_batches(tmp_
     logger = LossLogger(tmp_path, nonfinite=policy)
     logger.on_train_batch_end(logs={"loss": 1.0})
     if policy == "raise":
-        with pytest.raises(FloatingPointError, match=r"train 'lr' \(the value nan given in"):
+        with pytest.raises(
+            FloatingPointError, match=r"train 'lr' \(a NaN or an infinity, nan, given in"
+        ):
             logger.on_epoch_end(0, logs={"lr": float("nan")})
     else:
         with pytest.warns(LossboardWarning, match=r"'lr': the value given in on_epoch_end's"):

@@ -77,11 +77,14 @@ class Mode:
         where = f"epoch {step}, {split} component {name!r}"
         if nonfinite and given:  # passed to on_epoch_end (or by fit), not summed from batches
             if policy.raises:
-                bad.append(f"{split} {name!r} (the value {mean!r} given in on_epoch_end's logs)")
+                bad.append(
+                    f"{split} {name!r} (a NaN or an infinity, {mean!r}, given in on_epoch_end's "
+                    "logs)"
+                )
                 return False
             warn(
-                f"{where}: the value given in on_epoch_end's logs is {mean!r}; it was written "
-                "as given.",
+                f"{where}: the value given in on_epoch_end's logs is {mean!r}, a NaN or an "
+                "infinity; it was written as given.",
                 LossboardRuntimeWarning,
             )
             return True
