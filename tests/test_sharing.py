@@ -152,3 +152,40 @@ def test_another_hosts_claim_warns_while_it_is_fresh(tmp_path, fresh):
         logger = LossLogger(run, verbose=0)
     logger.close()
     assert json.loads(claim.read_text())["host"] == "elsewhere"  # never removed by another
+
+
+def test_a_logger_collected_while_another_claims_its_directory_never_deadlocks(tmp_path):
+    """A logger dropped without close() releases its directory from a finalizer; the garbage
+    collector may run it in the middle of another logger's claim, on the same thread, with
+    the registry's lock held (it deadlocked there under TF 2.16). Here a collection is forced
+    inside the claim."""
+    import gc
+    import threading
+
+    from lossboard.logger import sharing
+
+    def dropped() -> None:
+        logger = LossLogger(tmp_path / "dropped")  # never closed: its finalizer releases it
+        logger.cycle = logger  # freed by the garbage collector only, as a real loop's often is
+
+    real_create = sharing._create
+
+    def create_with_a_collection(path, claim):
+        gc.collect()  # the dropped logger's finalizer runs here, inside the claim
+        return real_create(path, claim)
+
+    done = []
+
+    def make() -> None:
+        dropped()
+        sharing._create = create_with_a_collection
+        try:
+            LossLogger(tmp_path / "second").close()
+            done.append(True)
+        finally:
+            sharing._create = real_create
+
+    worker = threading.Thread(target=make, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done == [True], "the second logger's construction did not return (a deadlock)"

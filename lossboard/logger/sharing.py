@@ -28,7 +28,10 @@ from lossboard.warn import LossboardRuntimeWarning, warn
 
 _OPEN: dict[str, int] = {}
 _CLAIMS: dict[str, str] = {}  # key -> the token of the claim file this process wrote
-_LOCK = threading.Lock()
+# Re-entrant: a logger garbage collected without close() releases its directory from a
+# finalizer, which can run on this thread while the lock is held (a collection during the
+# claim's json.dump): a plain Lock deadlocked there.
+_LOCK = threading.RLock()
 #: An event file (or another host's claim) touched this recently counts as being written.
 RECENT_SECONDS = 3600.0
 #: The claim file of a run directory (not an event file: readers and TensorBoard skip it).
