@@ -51,7 +51,11 @@ def relative_parts(root: str, directory: str) -> list[str]:
     if is_remote(root):
         rel = posixpath.relpath(directory.split("://", 1)[1], root.split("://", 1)[1])
         return [] if rel == "." else rel.split("/")
-    rel = os.path.relpath(directory, root)
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if directory.startswith(prefix):  # Fast path: a folder walked from root, as joined
+        rel = os.path.normpath(directory[len(prefix) :])
+    else:
+        rel = os.path.relpath(directory, root)
     return [] if rel == "." else rel.split(os.sep)
 
 
@@ -72,32 +76,71 @@ def walk(
             dirs.sort()
             yield str(directory), dirs, sorted(str(f) for f in files)
         return
-    walked: dict[str, str] = {}  # real path -> the name it was walked under
+    walked: dict[tuple, str] = {}  # a folder's identity -> the name it was walked under
     tops = [root]
     while tops:
         top = tops.pop(0)
-        real = os.path.realpath(top)
-        if real in walked:
+        key = _identity(top)
+        if key in walked:
             if aliases is not None:
-                aliases.append((top, real, walked[real]))
+                aliases.append((top, os.path.realpath(top), walked[key]))
             continue
-        walked[real] = top
+        walked[key] = top
         links: list[str] = []
-        for directory, dirs, files in os.walk(top):  # does not enter symlinked folders
-            dirs.sort()
+        for directory, dirs, files, linked in _walk_local(top):
+            links += [os.path.join(directory, name) for name in linked]
             for name in list(dirs):
                 path = os.path.join(directory, name)
-                real = os.path.realpath(path)
-                if os.path.islink(path):
-                    links.append(path)
-                elif real in walked:  # inside a link's target: walked under another name
+                key = _identity(path)
+                if key in walked:  # inside a link's target: walked under another name
                     dirs.remove(name)
                     if aliases is not None:
-                        aliases.append((path, real, walked[real]))
+                        aliases.append((path, os.path.realpath(path), walked[key]))
                 else:
-                    walked[real] = path
-            yield directory, dirs, sorted(files)
+                    walked[key] = path
+            yield directory, sorted(dirs + linked), files
         tops = sorted(tops + links)
+
+
+def _walk_local(top: str) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
+    """``(folder, its folders, its files, its symlinked folders)`` top down, sorted, without
+    entering symlinked folders (``os.walk``, with the links told apart from the directory
+    listing rather than by one more ``lstat`` each). Folders removed from the list given
+    are not entered; an unreadable folder is passed over, as by ``os.walk``."""
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs, files, linked = [], [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append(entry.name)
+            elif entry.is_symlink():
+                linked.append(entry.name)
+            else:
+                dirs.append(entry.name)
+        dirs.sort()
+        yield directory, dirs, sorted(files), sorted(linked)
+        stack += [os.path.join(directory, name) for name in reversed(dirs)]
+
+
+def _identity(path: str) -> tuple:
+    """What names one folder whatever the path to it: its device and inode (one ``stat``,
+    where its real path costs one per path component), or its real path when it cannot be
+    read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ("path", os.path.realpath(path))
+    return (info.st_dev, info.st_ino)
 
 
 def open_sized(path: str) -> tuple[IO[bytes], int]:
