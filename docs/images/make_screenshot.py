@@ -8,7 +8,8 @@
    of the seeds and of the means with headless Chromium (Debian's package ``chromium``). The Time
    Series dashboard is left out: headless Chromium leaves its charts blank (they draw on a WebGL
    canvas that loads lazily), and a picture of empty charts would mislead;
-3. draws ``lossboard plot`` of the seeds, run by run and ``--over seed``.
+3. draws ``lossboard plot`` of the seeds, run by run and ``--over seed`` (bands of the std and
+   of the 95% bootstrap interval of the mean).
 
 Every picture carries a PNG text chunk ``lossboard-demo`` with ``lossboard.demo.shape()``;
 ``tests/test_docs.py`` checks it against the demo's constants, so a change to the demo that
@@ -98,7 +99,8 @@ def main() -> int:
     points, hparams = read_root(seeds)
     aggregate_root(points, hparams, ["seed"], mean, source=seeds)
     shape = demo.shape()
-    pictures = [os.path.join(HERE, "curves.png"), os.path.join(HERE, "curves-over-seed.png")]
+    pictures = [os.path.join(HERE, name) for name in ("curves.png", "curves-over-seed.png")]
+    pictures.append(os.path.join(HERE, "curves-over-seed-ci.png"))
     plot_runs(points, pictures[0], title=f"lossboard plot: the demo's runs ({shape})")
     plot_runs(
         points,
@@ -106,6 +108,14 @@ def main() -> int:
         over=["seed"],
         hparams=hparams,
         title=f"lossboard plot --over seed: mean ± std of {len(demo.DEMO_SEEDS)} seeds",
+    )
+    plot_runs(
+        points,
+        pictures[2],
+        over=["seed"],
+        hparams=hparams,
+        band="ci",
+        title=f"lossboard plot --over seed --band ci: {len(demo.DEMO_SEEDS)} seeds",
     )
     pictures += screenshots(
         cwd,
