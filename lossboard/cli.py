@@ -145,6 +145,7 @@ def _compare(args: argparse.Namespace) -> int:
     from lossboard.compare import config_table as grouped
     from lossboard.compare import run_table as compare
 
+    given: dict[str, str] = {}
     for option, path, example in (
         ("--csv", args.csv, "table.csv"),
         ("--markdown", args.markdown, "table.md"),
@@ -152,6 +153,13 @@ def _compare(args: argparse.Namespace) -> int:
     ):
         if path:
             _output_file(option, path, example)
+            same = given.get(os.path.abspath(path))
+            if same:
+                raise ValueError(
+                    f"{same} and {option} both name {path!r}; the second would overwrite the "
+                    "first. Give each its own file, such as table.csv and table.tex."
+                )
+            given[os.path.abspath(path)] = option
     if args.latex and not args.over:
         raise ValueError(
             "--latex writes the table of configurations: add --over, such as --over seed "
@@ -170,12 +178,16 @@ def _compare(args: argparse.Namespace) -> int:
         summaries = compare.summarize(points, hparams, args.tag, args.runs, args.higher_is_better)
         found, text = bool(summaries), compare.as_text(summaries, args.tag)
         csv_text, md_text = compare.as_csv(summaries), compare.as_markdown(summaries, args.tag)
-    print(text)
-    for path, content in ((args.csv, csv_text), (args.markdown, md_text), (args.latex, latex_text)):
+    outputs = [(args.csv, csv_text), (args.markdown, md_text), (args.latex, latex_text)]
+    written = []
+    for path, content in outputs:  # before printing: a closed pipe (| head) must not lose them
         if path and found:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)
-            print(f"wrote {path}")
+            written.append(path)
+    print(text)
+    for path in written:
+        print(f"wrote {path}")
     return 0 if found else 1
 
 

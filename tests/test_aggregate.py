@@ -165,3 +165,34 @@ def test_a_nan_epoch_makes_the_mean_nan(tmp_path):
     assert out.returncode == 0, out.stderr
     got = read_split(tmp_path / "mean" / "all", "train")
     assert got["epoch_loss"][0] == 1.0 and np.isnan(got["epoch_loss"][1])
+
+
+def test_an_interrupted_aggregate_is_left_out_and_replaced(tmp_path, monkeypatch):
+    """Ctrl-C after the first mean run: the marker is already there, so reading the root
+    leaves the half-written folder out, and the next aggregate replaces it."""
+    from lossboard.compare import aggregate
+
+    seeded = write_seeded_runs(tmp_path / "src")
+    out_dir = os.path.join(seeded.root, "mean")
+    write_run, calls = aggregate._write_run, []
+
+    def interrupted(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        write_run(*args)
+
+    monkeypatch.setattr(aggregate, "_write_run", interrupted)
+    points, hparams = read_root(seeded.root)
+    with pytest.raises(KeyboardInterrupt):
+        aggregate.aggregate_root(points, hparams, ["seed"], out_dir, source=seeded.root)
+    monkeypatch.undo()
+    out = lossboard_cli("compare", seeded.root, "--over", "seed")
+    assert out.returncode == 0 and "left out the runs in" in out.stderr
+    assert "runs=" not in out.stdout  # no mean run read back as a source
+    out = lossboard_cli("aggregate", seeded.root, "--over", "seed", "-o", out_dir)
+    assert out.returncode == 0, out.stderr
+    assert "replaced" in out.stdout
+    grid = seeded.common("lr=0.01", "train", "epoch_loss")
+    got = read_split(os.path.join(out_dir, "lr=0.01"), "train")["epoch_loss"]
+    assert all(close_to(got[e], grid[e].mean()) for e in range(grid.shape[0]))

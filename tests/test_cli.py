@@ -222,3 +222,22 @@ def test_a_runs_glob_that_matches_nothing_says_so(root, tmp_path, command):
     out = lossboard(name, root, "--runs", "zzz*", *rest)
     assert out.returncode == 2, out.stderr
     assert "--runs 'zzz*' matched none of the" in out.stderr and "lr_0" in out.stderr, out.stderr
+
+
+def test_the_files_are_written_when_the_reader_of_the_table_stops(root, tmp_path):
+    """`compare ... --csv F | head -1`: the pipe closes while the table prints."""
+    script = (
+        f"{sys.executable} -m lossboard compare {root} --over lr --csv {tmp_path}/t.csv "
+        f"--latex {tmp_path}/t.tex | head -c 10"
+    )
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "t.csv").read_text().startswith("configuration,")
+    assert "\\toprule" in (tmp_path / "t.tex").read_text()
+
+
+def test_two_outputs_naming_one_file_are_refused(root, tmp_path):
+    out = lossboard("compare", root, "--over", "lr", "--csv", tmp_path / "t", "--latex",
+                    tmp_path / "t")  # fmt: skip
+    assert out.returncode == 2 and "--csv and --latex both name" in out.stderr
+    assert not (tmp_path / "t").exists()

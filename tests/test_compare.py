@@ -309,3 +309,63 @@ def test_latex_without_over_is_refused_with_the_fix(six_seeds, tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "add --over, such as --over seed" in out.stderr
     assert not (tmp_path / "t.tex").exists()
+
+
+def _runs(root, finals_by_config, epochs=3):
+    """Runs whose train losses are 1.0, 0.8, ... and then the given final value."""
+    for config, finals in finals_by_config.items():
+        for seed, values in enumerate(finals):
+            losses = values if isinstance(values, list) else [1.0] * (epochs - 1) + [values]
+            with LossLogger(root / f"{config}-{seed}", hparams={"cfg": config, "seed": seed},
+                            verbose=0, nonfinite="warn") as lg:  # fmt: skip
+                for epoch, loss in enumerate(losses):
+                    lg.on_train_batch_end(0, {"loss": loss})
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # non-finite values, on purpose
+                        lg.on_epoch_end(epoch)
+
+
+@pytest.mark.parametrize("higher", [False, True])
+def test_a_run_diverged_to_infinity_never_makes_its_configuration_the_best(tmp_path, higher):
+    """-inf (lower is better) or +inf (higher is better) would rank first: it ranks last, and
+    the others are compared with the best finite configuration."""
+    inf = float("inf") if higher else -float("inf")
+    good, worse = (
+        ([0.7, 0.71, 0.72], [0.6, 0.61, 0.62]) if higher else ([0.6, 0.61, 0.62], [0.7, 0.71, 0.72])
+    )  # noqa: E501
+    _runs(tmp_path, {"good": good, "worse": worse, "wild": [inf, 0.5, 0.5]})
+    extra = ["--higher-is-better"] if higher else []
+    out = lossboard_cli("compare", tmp_path, "--over", "seed", "--csv", tmp_path / "t.csv", *extra)
+    assert out.returncode == 0, out.stderr
+    rows = _csv(tmp_path / "t.csv")
+    assert list(rows) == ["cfg=good", "cfg=worse", "cfg=wild"]
+    assert rows["cfg=good"]["differs from best"] == "best"
+    assert float(rows["cfg=worse"]["p best better"]) == 1.0  # compared with good, not wild
+    assert math.isnan(float(rows["cfg=wild"]["p best better"]))
+    assert "wild-0 ended with a NaN or infinite train value" in out.stdout
+    assert "and it is listed last" in out.stdout
+
+
+def test_a_non_finite_best_value_is_told_apart_from_a_non_finite_final_value(tmp_path):
+    _runs(tmp_path, {"early": [[-float("inf"), 0.8, 0.7], 0.7, 0.7], "ok": [0.9, 0.91]})
+    out = lossboard_cli("compare", tmp_path, "--over", "seed", "--csv", tmp_path / "t.csv")
+    rows = _csv(tmp_path / "t.csv")
+    assert float(rows["cfg=early"]["train final iqm"]) == pytest.approx(0.7, rel=1e-7)
+    assert math.isnan(float(rows["cfg=early"]["train best iqm"]))
+    assert "early-0 reached a NaN or infinite best train value before its final one" in out.stdout
+    assert "ended with" not in out.stdout
+
+
+def test_runs_that_share_no_epoch_are_said_not_crashed_on(tmp_path):
+    for seed, epochs in enumerate((range(2), range(5, 7))):  # one resumed at epoch 5
+        with LossLogger(tmp_path / f"s{seed}", hparams={"lr": 0.1, "seed": seed}, verbose=0) as lg:
+            for epoch in epochs:
+                lg.on_train_batch_end(0, {"loss": 1.0})
+                lg.on_epoch_end(epoch)
+    out = lossboard_cli("compare", tmp_path, "--over", "seed", "--latex", tmp_path / "t.tex")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "lr=0.1: its runs share no train epoch (each has 2 epoch(s), at other steps)" in (
+        out.stdout
+    )
+    table = lossboard.compare_groups(lossboard.load(tmp_path), over="seed")
+    assert table["train epochs"].tolist() == [0] and math.isnan(table["train final mean"][0])

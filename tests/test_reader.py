@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import lossboard
 from lossboard import LossLogger
+from lossboard.events.encode import Points, PointsFile
 from lossboard.reader import read as reader
 from lossboard.reader.read import COLUMNS, read_root
 
@@ -296,6 +297,15 @@ def test_small_files_read_many_at_once_equal_the_file_by_file_path(tmp_path, mon
     corrupt = bytearray(data)
     corrupt[len(data) // 2] ^= 0xFF
     (tmp_path / "ours3" / "train" / "events.out.tfevents.9.corrupt").write_bytes(bytes(corrupt))
+    ghost = PointsFile(str(tmp_path / "ours4" / "train"))  # its only tag is in no other file
+    ghost.write(Points(np.array([0]), np.array([1.7e9]), np.array([0]), np.array([1.0]),
+                       ["epoch_ghost"]))  # fmt: skip
+    ghost.close()
+    with open(ghost.path, "r+b") as f:  # the first record's length checksum: nothing is read
+        f.seek(8)
+        byte = f.read(1)
+        f.seek(8)
+        f.write(bytes([byte[0] ^ 1]))
     one_by_one = []
     read_points = reader._read_points
 
@@ -310,12 +320,13 @@ def test_small_files_read_many_at_once_equal_the_file_by_file_path(tmp_path, mon
         "events.out.tfevents.0.cut",
         "events.out.tfevents.0.empty",
     ]
-    assert "events.out.tfevents.9.corrupt" in one_by_one and len(one_by_one) <= 5, one_by_one
+    assert "events.out.tfevents.9.corrupt" in one_by_one and len(one_by_one) <= 6, one_by_one
     monkeypatch.setattr(reader, "_SMALL", -1)
     slow, slow_warnings = _table_and_warnings(tmp_path, tags=tags)
     for column in ("run", "split", "tag", "step", "value", "wall_time"):
         assert np.array_equal(getattr(fast, column), getattr(slow, column)), column
     assert (fast.runs, fast.splits, fast.tags) == (slow.runs, slow.splits, slow.tags)
     assert fast.hparams == slow.hparams and fast.hparams["ours0"]["lr"] == 9.0
-    assert fast_warnings == slow_warnings and len(fast_warnings) == 2  # the cut, the corrupt
+    assert fast_warnings == slow_warnings and len(fast_warnings) == 3  # cut, corrupt, ghost
+    assert "epoch_ghost" not in fast.tags  # a refused file names no tag
     assert len(fast) > 50

@@ -231,16 +231,18 @@ def write_runs(
     """
     out = os.fspath(out)
     replaced = _prepare(out)
+    record = {
+        "source": os.path.abspath(os.fspath(source)) if source else "",
+        "over": list(over),
+        "runs": [a.config.name for a in aggregated],
+        "sources": {a.config.name: a.config.runs for a in aggregated},
+    }
+    # The marker first, naming every run about to be written: an interrupted aggregate
+    # leaves a folder that readers of the root leave out and the next aggregate replaces.
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
     for agg in aggregated:
         _write_run(agg, os.path.join(out, agg.config.name))
-    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as f:
-        record = {
-            "source": os.path.abspath(os.fspath(source)) if source else "",
-            "over": list(over),
-            "runs": [a.config.name for a in aggregated],
-            "sources": {a.config.name: a.config.runs for a in aggregated},
-        }
-        json.dump(record, f, indent=1)
     return Written(out, list(aggregated), replaced)
 
 

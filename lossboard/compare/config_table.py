@@ -120,10 +120,13 @@ class GroupSplit:
     def best(self) -> Spread:
         return self.best_estimate.spread
 
-    def diverged(self) -> list[str]:
-        """The runs whose final or best value is NaN or infinite."""
-        pairs = zip(self.runs, self.finals, self.bests, strict=True)
-        return [r for r, f, b in pairs if not (math.isfinite(f) and math.isfinite(b))]
+    def diverged(self, which: str = "final") -> list[str]:
+        """The runs whose ``which`` (``"final"`` or ``"best"``) value is NaN or infinite."""
+        values = self.finals if which == "final" else self.bests
+        if not values:  # no epoch that all runs reached: no value at all
+            return []
+        pairs = zip(self.runs, values, strict=True)
+        return [run for run, value in pairs if not math.isfinite(value)]
 
 
 @dataclass
@@ -145,8 +148,11 @@ class GroupSummary:
     is_best: bool = False
 
     def rank_value(self, split: str) -> float:
+        """The mean final value of ``split``; NaN (ranked last) when it is missing or not
+        finite: a diverged run (-inf) must not make its configuration the best."""
         s = self.splits.get(split)
-        return math.nan if s is None else s.final.mean
+        mean = math.nan if s is None else s.final.mean
+        return mean if math.isfinite(mean) else math.nan
 
 
 @dataclass
@@ -252,7 +258,7 @@ def summarize_groups(
     estimate_splits([sp for row in rows for sp in row.splits.values()])
     split = rank_split(r.splits for r in rows)
     rows = ranked(rows, lambda r: r.rank_value(split), lambda r: r.config.name, higher_is_better)
-    if rows and split in rows[0].splits:
+    if rows and not math.isnan(rows[0].rank_value(split)):
         _compare_with_best(rows, split, higher_is_better)
     return GroupTable(tag, split, list(over), rows, higher_is_better)
 
@@ -366,13 +372,29 @@ def _notes(table: GroupTable) -> list[str]:
             "would not compare)."
             for split, runs in r.lacking.items()
         ]
-        notes += [
-            f"{r.config.name}: {', '.join(runs)} ended with a NaN or infinite {split} value, "
-            "so its iqm, interval and probability are NaN (a diverged run is not averaged "
-            "away)."
-            for split, runs in ((k, sp.diverged()) for k, sp in r.splits.items())
-            if runs
-        ]
+        for split, sp in r.splits.items():
+            if not sp.finals:
+                lo, hi = sp.reached
+                notes.append(
+                    f"{r.config.name}: its runs share no {split} epoch (each has "
+                    f"{lo if lo == hi else f'{lo} to {hi}'} epoch(s), at other steps), so it "
+                    f"has no final or best {split} value; compare its runs with lossboard "
+                    "compare without --over."
+                )
+            if runs := sp.diverged("final"):
+                ranked_last = ", and it is listed last" if split == table.split else ""
+                notes.append(
+                    f"{r.config.name}: {', '.join(runs)} ended with a NaN or infinite {split} "
+                    f"value, so its final {split} iqm, interval and probability are NaN"
+                    f"{ranked_last} (a diverged run is not averaged away)."
+                )
+            best_only = [x for x in sp.diverged("best") if x not in sp.diverged("final")]
+            if best_only:
+                notes.append(
+                    f"{r.config.name}: {', '.join(best_only)} reached a NaN or infinite best "
+                    f"{split} value before its final one, so its best {split} iqm and "
+                    "interval are NaN (in the CSV)."
+                )
     uneven = [
         r.config.name
         for r in table.rows

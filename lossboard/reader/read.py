@@ -260,11 +260,37 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
     bad = records_.masked_crc32c_at(block, heads, 8) != records_.at(block, heads + 8, "<u4")
     bad |= records_.bad_data(block, start, length)
     refused = set(owner[bad].tolist())
+    while True:
+        # Decoding registers the tags it meets: a file refused only then (a record that is
+        # no event, a value to warn about) is left out and the rest decoded again, so no
+        # tag of a refused file is named unless its own path names it.
+        trial = _Tags(tags.wanted, list(tags.names), dict(tags.codes))
+        kept_records = np.flatnonzero(~np.isin(owner, list(refused)))
+        done, late = _decode_batch(block, start[kept_records], length[kept_records],
+                                   owner[kept_records], len(kept), trial)  # fmt: skip
+        if not late:
+            break
+        refused |= late
+    tags.names[:], tags.codes = trial.names, trial.codes
+    return {path: done[k] for k, path in enumerate(kept) if k not in refused}
+
+
+def _decode_batch(
+    block: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    owner: np.ndarray,
+    files_count: int,
+    tags: _Tags,
+) -> tuple[dict[int, tuple[Piece, dict[str, Any]]], set[int]]:
+    """``_read_batch``'s decoding of sound records: each file's points and hparams, and the
+    files to refuse (a record that is no event, or a value to warn about)."""
     layout = events.scalar_layout(block, start, length)
     code = _layout_tags(layout, tags)
     plugin_of: dict[int, dict[str, str]] = {}
     skipped: dict[int, dict[str, list]] = {}
     hparams: dict[int, dict[str, Any]] = {}
+    refused: set[int] = set()
     order: list[int] = []
     found_points: list[tuple] = []
     for i in np.flatnonzero(~layout.ok).tolist():
@@ -286,6 +312,8 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
                 order.append(i)
                 found_points.append((tag_code, step, value, wall_time))
     refused |= {k for k, why in skipped.items() if why}
+    if refused:
+        return {}, refused
     keep = np.flatnonzero(layout.ok & (code >= 0))
     piece = Piece(code[keep], layout.step(keep), layout.value(keep), layout.wall_time(keep))
     rows = keep
@@ -296,15 +324,14 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
         rows = np.concatenate([keep, np.array(order, np.int64)])
     by_record = np.argsort(rows, kind="stable")  # each file's points in its record order
     piece = Piece(*(getattr(piece, f)[by_record] for f in table_.FIELDS))
-    bounds = np.searchsorted(owner[rows[by_record]], np.arange(len(kept) + 1))
+    bounds = np.searchsorted(owner[rows[by_record]], np.arange(files_count + 1))
     return {
-        path: (
+        k: (
             Piece(*(getattr(piece, f)[bounds[k] : bounds[k + 1]] for f in table_.FIELDS)),
             hparams.get(k, {}),
         )
-        for k, path in enumerate(kept)
-        if k not in refused
-    }
+        for k in range(files_count)
+    }, set()
 
 
 def _read_points(path: str, tags: _Tags, last: bool = True) -> tuple[Piece, dict[str, Any]]:
