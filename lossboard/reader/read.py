@@ -19,7 +19,7 @@ import fnmatch
 import os
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -408,13 +408,46 @@ def read_file(
     return points, hparams
 
 
+#: One event file read: its wanted points (tag codes index the names), its tag names, its hparams.
+FileRead = tuple[Piece, list[str], dict[str, Any]]
+
+
+class FileReader(Protocol):
+    """Reads one event file as ``read_points`` does (``lossboard.reader.cache`` keeps them)."""
+
+    def __call__(self, path: str, tags: Iterable[str] | str | None, last: bool) -> FileRead: ...
+
+
+def read_points(path: str, tags: Iterable[str] | str | None = None, last: bool = True) -> FileRead:
+    """The wanted scalars of one event file as columns, its tag names and its hparams.
+
+    Args:
+        path: The event file.
+        tags: Tag names or shell patterns to read; None reads all.
+        last: Whether it is the newest event file of its folder: a record cut short at its
+            end is then a writer at work, not damage (see ``records``).
+
+    Examples:
+        >>> piece, names, hparams = read_points("run/train/events.out.tfevents.1")  # doctest: +SKIP
+        >>> names, piece.step.tolist()  # doctest: +SKIP
+        (['epoch_loss'], [0, 1])
+    """
+    names = _Tags(_matcher(tags))
+    piece, hparams = _read_points(os.fspath(path), names, last)
+    return piece, names.names, hparams
+
+
 def read_table(
     root: str | os.PathLike,
     *,
     tags: Iterable[str] | str | None = None,
     splits: Iterable[str] | str | None = None,
+    reader: FileReader = read_points,
 ) -> Table:
     """Every wanted scalar under ``root`` as columns (see ``read_root`` for the rules).
+
+    ``reader`` reads each event file (``lossboard.reader.cache.FileCache`` keeps what it read
+    and reads again only the files whose size or modification time changed).
 
     Examples:
         >>> table = read_table("logs", tags="epoch_*")  # doctest: +SKIP
@@ -438,10 +471,12 @@ def read_table(
         run, split = run_and_split(root, path, runs_with_splits)
         if split and not split_wanted(split):
             continue  # a run's own folder is read for its hparams whatever the splits
-        piece, file_hparams = _read_points(path, names, newest[files.dirname(path)] == path)
+        piece, file_tags, file_hparams = reader(path, tags, newest[files.dirname(path)] == path)
         if file_hparams:  # the newest set of the run wins whole (files come oldest first)
             hparams[run] = dict(file_hparams)
         if split_wanted(split):
+            codes = np.array([names.code(t) for t in file_tags], np.int32)
+            piece = Piece(codes[piece.tag], piece.step, piece.value, piece.wall_time)
             groups.setdefault((run, split), []).append(piece)
     return table_.assemble(groups, names.names, hparams)
 

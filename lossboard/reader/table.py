@@ -193,20 +193,23 @@ def assemble(
     keys = sorted(groups)
     runs = sorted({run for run, _ in keys})
     splits = sorted({split for _, split in keys})
+    run_code = {name: i for i, name in enumerate(runs)}  # not runs.index: linear in runs
+    split_code = {name: i for i, name in enumerate(splits)}
     done: list[tuple[int, int, Piece]] = []
     for key in keys:
         piece = Piece.concat(groups.pop(key))
         piece.tag = rank[piece.tag]
-        done.append((runs.index(key[0]), splits.index(key[1]), _newest(piece)))
+        done.append((run_code[key[0]], split_code[key[1]], _newest(piece)))
     total = sum(len(p.step) for _, _, p in done)
     out = {f: np.empty(total, d) for f, d in zip(FIELDS, DTYPES, strict=True)}
     run: np.ndarray = np.empty(total, _code_dtype(len(runs)))
     split: np.ndarray = np.empty(total, _code_dtype(len(splits)))
     at = 0
+    done.reverse()  # popped from the end, in key order: each piece let go once copied
     while done:
-        run_code, split_code, piece = done.pop(0)
+        r, s, piece = done.pop()
         end = at + len(piece.step)
-        run[at:end], split[at:end] = run_code, split_code
+        run[at:end], split[at:end] = r, s
         for f in FIELDS:
             out[f][at:end] = getattr(piece, f)
         at = end
