@@ -101,7 +101,9 @@ def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
         ([0, 1], [2.0, 1.0], [1.0, 0.5], [3.0, 1.5])
     """
     common = functools.reduce(np.intersect1d, [s.steps for s in series])
-    matrix = np.stack([s.at(common) for s in series]) if len(common) else np.zeros((1, 0))
+    if not len(common):
+        return {k: [] for k in ("steps", "mean", "low", "high", "std", "min", "max")}
+    matrix = np.stack([s.at(common) for s in series])
     n = len(series)
     with np.errstate(all="ignore"):
         mean = matrix.mean(axis=0)
@@ -166,7 +168,7 @@ class Dashboard:
             parent = path.replace("\\", "/").rsplit("/", 2)
             if len(parent) == 3 and parent[1] in SPLITS:
                 return True
-        return bool(self.sources()[0].hparams)
+        return bool(self.cache.table().hparams)
 
     def answer(self, route: str, args: Mapping[str, Sequence[str]]) -> bytes:
         """The JSON answer of ``route`` (``info``, ``configurations``, ``members``).

@@ -129,7 +129,7 @@ def parse(
     show_text = _one(args, "show", str(DEFAULT_SHOW))
     if show_text == "all":
         show_text = "0"
-    if not show_text.isdigit():
+    if not (show_text.isascii() and show_text.isdigit()):
         raise QueryError(f"show={show_text!r}: expected a whole number of configurations or all.")
     return Query(
         tag,
