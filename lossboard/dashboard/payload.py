@@ -162,13 +162,36 @@ class Dashboard:
                 self._table, self._sources, self._memo = table, (runs, found.skipped), {}
             return self._sources
 
-    def active(self) -> bool:
-        """Whether the logdir holds runs in lossboard's (Keras') layout or runs with hparams."""
+    def has_layout(self) -> bool:
+        """Whether an event file lies in a ``train`` or ``validation`` folder (no file read)."""
         for path in event_files(self.root):
             parent = path.replace("\\", "/").rsplit("/", 2)
             if len(parent) == 3 and parent[1] in SPLITS:
                 return True
-        return bool(self.cache.table().hparams)
+        return False
+
+    def active(self) -> bool:
+        """Whether the logdir holds runs in lossboard's (Keras') layout or runs with hparams."""
+        return self.has_layout() or bool(self.cache.table().hparams)
+
+    def warm_up(self) -> threading.Thread | None:
+        """Starts reading the runs in a thread when the logdir has lossboard's layout, so the
+        first request finds them read (TensorBoard starts loading its runs the same way)."""
+        try:
+            if not self.has_layout():
+                return None
+        except (OSError, ValueError):
+            return None
+
+        def read() -> None:
+            try:
+                self.sources()
+            except Exception:  # noqa: BLE001 - the first request reads again and says why
+                pass
+
+        thread = threading.Thread(target=read, name="lossboard-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def answer(self, route: str, args: Mapping[str, Sequence[str]]) -> bytes:
         """The JSON answer of ``route`` (``info``, ``configurations``, ``members``).

@@ -56,6 +56,8 @@ class LossboardPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._logdir = getattr(context, "logdir", None) or ""
         self._board = Dashboard(self._logdir) if self._logdir else None
+        if self._board is not None:
+            self._board.warm_up()
 
     def get_plugin_apps(self) -> dict[str, Any]:
         apps: dict[str, Any] = {f"/{route}": self._route(route) for route in PARAMETERS}
