@@ -15,14 +15,16 @@ import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lossboard.compare import stats
-from lossboard.compare.config_table import _notes, summarize_groups, table_cells
-from lossboard.compare.configurations import curves, group_runs, source_runs
+from lossboard.compare.config_table import GroupTable, _notes, summarize_groups, table_cells
+from lossboard.compare.configurations import MARKER, curves, group_runs
 from lossboard.dashboard.query import Query, QueryError, parse
+from lossboard.events import files
 from lossboard.layout import EPOCH_PREFIX, SPLITS
 from lossboard.reader.cache import RootCache
 from lossboard.reader.read import event_files
@@ -149,17 +151,20 @@ class Dashboard:
         self._table: Table | None = None
         self._sources: tuple[Table, list[str]] | None = None
         self._memo: dict[tuple[str, Query], bytes] = {}
+        self._ranked: dict[tuple[str, tuple[str, ...], bool], Ranked] = {}
 
     def sources(self) -> tuple[Table, list[str]]:
         """The runs to compare (aggregated mean runs left out) and the folders left out."""
         table = self.cache.table()
         with self._lock:
             if table is not self._table or self._sources is None:
-                found = source_runs(table, self.root)
-                present = set(found.table.present_runs())
-                kept = {run: hp for run, hp in found.table.hparams.items() if run in present}
-                runs = dataclasses.replace(found.table, hparams=kept)
-                self._table, self._sources, self._memo = table, (runs, found.skipped), {}
+                skipped = _aggregated(self.root, table.present_runs())
+                found = table.select(keep_run=lambda run: not _under(run, skipped))
+                present = set(found.present_runs())
+                kept = {run: hp for run, hp in found.hparams.items() if run in present}
+                runs = dataclasses.replace(found, hparams=kept)
+                self._table, self._sources = table, (runs, skipped)
+                self._memo, self._ranked = {}, {}
             return self._sources
 
     def has_layout(self) -> bool:
@@ -203,22 +208,29 @@ class Dashboard:
         query = parse(route, args, *self._choices(table))
         key = (route, query)
         with self._lock:
-            kept = self._memo.get(key) if table is self._sources_table() else None
+            current = table is self._sources_table()
+            kept = self._memo.get(key) if current else None
+            ranks = self._ranked.get((query.tag, query.over, query.higher_is_better))
         if kept is not None:
             return kept
         if route == "info":
-            body: dict[str, Any] = self.info()
+            body: dict[str, Any] = self._info(table, skipped)
         elif route == "members":
             body = members(table, query)
         else:
-            body = configurations(table, query)
+            if ranks is None:
+                ranks = rank(table, query)
+            body = configurations(table, query, ranks)
             body["skipped"] = skipped
+            body["info"] = self._info(table, skipped)
         data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
         with self._lock:
             if table is self._sources_table():
                 if len(self._memo) >= _MEMO:
                     self._memo.pop(next(iter(self._memo)))
                 self._memo[key] = data
+                if ranks is not None:
+                    self._ranked[(query.tag, query.over, query.higher_is_better)] = ranks
         return data
 
     def _sources_table(self) -> Table | None:
@@ -233,7 +245,9 @@ class Dashboard:
 
     def info(self) -> dict[str, Any]:
         """The tags, splits and hparams the runs hold, the default ``over`` and run count."""
-        table, skipped = self.sources()
+        return self._info(*self.sources())
+
+    def _info(self, table: Table, skipped: list[str]) -> dict[str, Any]:
         tags, names, splits = self._choices(table)
         return {
             "tags": tags,
@@ -246,8 +260,64 @@ class Dashboard:
         }
 
 
-def configurations(table: Table, query: Query) -> dict[str, Any]:
+def _aggregated(root: str, runs: Sequence[str]) -> list[str]:
+    """The folders (relative, ``/``-separated) among the runs and their parents that hold the
+    marker ``lossboard aggregate`` leaves: their runs are means, not sources (as
+    ``compare.configurations.source_runs`` finds, without walking the whole root again)."""
+    folders = {""}
+    for run in runs:
+        parts = run.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    found = [f for f in sorted(folders) if files.exists(files.join(root, f) if f else root, MARKER)]
+    return [f for f in found if f]
+
+
+def _under(run: str, folders: Sequence[str]) -> bool:
+    return any(run == f or run.startswith(f + "/") for f in folders)
+
+
+@dataclass
+class Ranked:
+    """The table of ``lossboard compare --over`` for one tag, ``over`` and direction: what a
+    change of band, splits or curve count leaves as it is."""
+
+    grouped: GroupTable
+    table: dict[str, Any]
+    notes: list[str]
+
+
+def rank(table: Table, query: Query) -> Ranked:
+    """The configurations of ``query.tag`` over ``query.over``, best first, and their table.
+
+    Raises:
+        QueryError: When ``over`` names no hparam of the runs with the tag.
+    """
+    try:
+        grouped = summarize_groups(
+            table, table.hparams, query.over, query.tag, higher_is_better=query.higher_is_better
+        )
+    except ValueError as error:
+        raise QueryError(str(error)) from error
+    text_header, text_cells = table_cells(grouped, numeric=False)
+    header, cells = table_cells(grouped, numeric=True)
+    return Ranked(
+        grouped,
+        {
+            "header": text_header,
+            "cells": [[plain(c) for c in line] for line in text_cells],
+            "numeric": {"header": header, "cells": [[plain(c) for c in line] for line in cells]},
+        },
+        _notes(grouped) if grouped.rows else [f"No run has the tag {query.tag!r}."],
+    )
+
+
+def configurations(table: Table, query: Query, ranked: Ranked | None = None) -> dict[str, Any]:
     """Every configuration of ``query.tag``, best first, with its curves and the table.
+
+    Args:
+        table: The runs (a ``lossboard.reader.table.Table``).
+        query: What to draw.
+        ranked: ``rank(table, query)``, when already computed.
 
     Returns:
         ``configurations``: one entry per configuration in the table's order (``name``,
@@ -269,18 +339,14 @@ def configurations(table: Table, query: Query) -> dict[str, Any]:
     }
     if not query.tag:
         return {**base, **empty, "ranked_by": "", "notes": ["No run has an epoch_* tag yet."]}
-    try:
-        grouped = summarize_groups(
-            table, table.hparams, query.over, query.tag, higher_is_better=query.higher_is_better
-        )
-    except ValueError as error:
-        raise QueryError(str(error)) from error
-    text_header, text_cells = table_cells(grouped, numeric=False)
-    header, cells = table_cells(grouped, numeric=True)
-    by_run = curves(table, [query.tag])
+    ranked = ranked or rank(table, query)
+    grouped = ranked.grouped
+    shown = grouped.rows if query.show == 0 else grouped.rows[: query.show]
+    drawn = {run for row in shown for run in row.config.runs}
+    by_run = curves(table.select(keep_run=drawn.__contains__), [query.tag])
     colour = {name: i for i, name in enumerate(sorted(r.config.name for r in grouped.rows))}
     out = []
-    for rank, row in enumerate(grouped.rows):
+    for rank_, row in enumerate(grouped.rows):
         config = row.config
         entry: dict[str, Any] = {
             "name": config.name,
@@ -290,7 +356,7 @@ def configurations(table: Table, query: Query) -> dict[str, Any]:
             "colour": colour[config.name],
             "curves": {},
         }
-        if query.show == 0 or rank < query.show:
+        if query.show == 0 or rank_ < query.show:
             for split in query.splits:
                 series = [by_run.get((r, split, query.tag)) for r in config.runs]
                 if all(s is not None for s in series):
@@ -300,12 +366,8 @@ def configurations(table: Table, query: Query) -> dict[str, Any]:
         **base,
         "ranked_by": grouped.split,
         "configurations": out,
-        "table": {
-            "header": text_header,
-            "cells": [[plain(c) for c in line] for line in text_cells],
-            "numeric": {"header": header, "cells": [[plain(c) for c in line] for line in cells]},
-        },
-        "notes": _notes(grouped) if grouped.rows else [f"No run has the tag {query.tag!r}."],
+        "table": ranked.table,
+        "notes": ranked.notes,
     }
 
 

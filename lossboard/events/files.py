@@ -51,6 +51,9 @@ def relative_parts(root: str, directory: str) -> list[str]:
     if is_remote(root):
         rel = posixpath.relpath(directory.split("://", 1)[1], root.split("://", 1)[1])
         return [] if rel == "." else rel.split("/")
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if directory.startswith(prefix) and ".." not in directory:  # as the walk makes them: fast
+        return directory[len(prefix) :].split(os.sep)
     rel = os.path.relpath(directory, root)
     return [] if rel == "." else rel.split(os.sep)
 
@@ -82,15 +85,17 @@ def walk(
                 aliases.append((top, real, walked[real]))
             continue
         walked[real] = top
+        real_of = {top: real}  # a folder reached without a link: its parent's real path + name
         links: list[str] = []
         for directory, dirs, files in os.walk(top):  # does not enter symlinked folders
             dirs.sort()
             for name in list(dirs):
                 path = os.path.join(directory, name)
-                real = os.path.realpath(path)
                 if os.path.islink(path):
                     links.append(path)
-                elif real in walked:  # inside a link's target: walked under another name
+                    continue
+                real = real_of[path] = os.path.join(real_of[directory], name)
+                if real in walked:  # inside a link's target: walked under another name
                     dirs.remove(name)
                     if aliases is not None:
                         aliases.append((path, real, walked[real]))
@@ -123,6 +128,12 @@ def open_sized(path: str) -> tuple[IO[bytes], int]:
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO or device)"
         raise OSError(f"{path!r} is {kind}")
     return open(path, "rb"), info.st_size  # noqa: SIM115 - the caller closes it
+
+
+def exists(directory: str, name: str) -> bool:
+    """Whether ``directory/name`` exists, on any file system."""
+    path = join(directory, name)
+    return bool(_gfile().exists(path)) if is_remote(path) else os.path.exists(path)
 
 
 def version(path: str) -> tuple[int, int] | None:

@@ -97,11 +97,12 @@ class RootCache:
                     f"{self.root!r} is not a directory (any more); pass the folder that holds "
                     "your runs."
                 )
-            if self._table is not None and self.files.unchanged(list(event_files(self.root))):
+            paths = list(event_files(self.root))
+            if self._table is not None and self.files.unchanged(paths):
                 self.files.reads = 0
                 return self._table
             self.files.start()
-            table = read_table(self.root, tags=self.tags, reader=self.files)
+            table = read_table(self.root, tags=self.tags, reader=self.files, paths=paths)
             if self.files.finish() or self._table is None:
                 self._table = table
             return self._table

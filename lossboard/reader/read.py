@@ -443,11 +443,13 @@ def read_table(
     tags: Iterable[str] | str | None = None,
     splits: Iterable[str] | str | None = None,
     reader: FileReader = read_points,
+    paths: list[str] | None = None,
 ) -> Table:
     """Every wanted scalar under ``root`` as columns (see ``read_root`` for the rules).
 
     ``reader`` reads each event file (``lossboard.reader.cache.FileCache`` keeps what it read
-    and reads again only the files whose size or modification time changed).
+    and reads again only the files whose size or modification time changed); ``paths``, the
+    root's ``event_files`` when the caller just listed them.
 
     Examples:
         >>> table = read_table("logs", tags="epoch_*")  # doctest: +SKIP
@@ -464,7 +466,7 @@ def read_table(
     names = _Tags(_matcher(tags))
     groups: dict[tuple[str, str], list[Piece]] = {}
     hparams: dict[str, dict[str, Any]] = {}
-    paths = list(event_files(root))
+    paths = list(event_files(root)) if paths is None else paths
     runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
     newest = {files.dirname(path): path for path in paths}  # each folder's last, in name order
     for path in paths:

@@ -118,6 +118,8 @@ async function getJson(route, params) {
 }
 
 function queryParams(extra) {
+  // before the first answer (or after a refusal), the server's defaults
+  if (!state.info) return extra || [];
   const params = [["tag", state.tag]];
   const over = state.over === null ? state.info.over : state.over;
   if (over.length) for (const key of over) params.push(["over", key]);
@@ -205,55 +207,63 @@ function setStatus(text, error) {
 
 let generation = 0;
 
+// Reads the runs again (TensorBoard's reload button, the tab's own, or a first load): one
+// request, whose answer also says which tags, splits and hparams the runs have now.
 async function reload() {
-  const mine = ++generation;
-  setStatus("reading the runs…");
-  try {
-    state.info = await getJson("info", []);
-  } catch (error) {
-    if (mine === generation) setStatus(String(error.message || error), true);
-    return;
-  }
-  if (mine !== generation) return;
-  fillControls();
   const opened = [...state.opened.keys()];
-  await refresh(mine);
+  await refresh();
   for (const name of opened) await openMembers(name, true);
 }
 
-async function refresh(already) {
-  const mine = already || ++generation;
-  if (!state.info) return;
-  if (!state.info.tags.length) {
-    state.data = null;
+async function refresh() {
+  const mine = ++generation;
+  setStatus("reading the runs…");
+  const started = performance.now();
+  const extra = [["band", state.band], ["higher_is_better", state.higherIsBetter ? "1" : "0"], ["show", state.show]];
+  let data;
+  try {
+    data = await getJson("configurations", queryParams(extra));
+  } catch (error) {
+    if (mine !== generation) return;
+    if (state.info) {  // a tag or hparam that is gone since: the server's defaults instead
+      state.info = null;
+      state.tag = "";
+      state.over = null;
+      state.splits = null;
+      try {
+        data = await getJson("configurations", extra);
+      } catch (again) {
+        error = again;
+      }
+    }
+    if (!data) {
+      if (mine === generation) {
+        state.data = null;
+        draw();
+        setStatus(String(error.message || error), true);
+      }
+      return;
+    }
+  }
+  if (mine !== generation) return;
+  state.data = data;
+  state.info = data.info;
+  state.tag = data.tag;
+  fillControls();
+  if (!data.info.tags.length) {
     setStatus("No run under this logdir has an epoch_* tag yet: train a run with "
       + "lossboard.LossLogger (or Keras' TensorBoard callback), then press reload.");
     draw();
     return;
   }
-  setStatus("computing…");
-  const started = performance.now();
-  try {
-    const extra = [["band", state.band], ["higher_is_better", state.higherIsBetter ? "1" : "0"], ["show", state.show]];
-    const data = await getJson("configurations", queryParams(extra));
-    if (mine !== generation) return;
-    state.data = data;
-  } catch (error) {
-    if (mine === generation) {
-      state.data = null;
-      draw();
-      setStatus(String(error.message || error), true);
-    }
-    return;
-  }
-  const configs = state.data.configurations;
+  const configs = data.configurations;
   const runs = configs.reduce((total, c) => total + c.runs, 0);
   const drawn = configs.filter((c) => Object.keys(c.curves).length).length;
-  const over = state.data.over.length ? state.data.over.join(", ") : "nothing (each set of equal hparams)";
+  const over = data.over.length ? data.over.join(", ") : "nothing (each set of equal hparams)";
   let text = `${configs.length} configuration(s) of ${runs} run(s), averaged over ${over}; ` +
-    `ranked by the mean final ${state.data.ranked_by} value; band: ${state.data.band_text}.`;
+    `ranked by the mean final ${data.ranked_by} value; band: ${data.band_text}.`;
   if (drawn < configs.length) text += ` Curves of the best ${drawn}; the table lists all.`;
-  if (state.data.skipped.length) text += ` Left out the folders lossboard aggregate wrote: ${state.data.skipped.join(", ")}.`;
+  if (data.skipped.length) text += ` Left out the folders lossboard aggregate wrote: ${data.skipped.join(", ")}.`;
   setStatus(text + ` (${Math.round(performance.now() - started)} ms)`);
   for (const name of [...state.opened.keys()]) {
     if (!configs.some((c) => c.name === name)) state.opened.delete(name);
