@@ -236,3 +236,22 @@ def test_only_files_under_the_logdir_are_read(tmp_path):
     board = Dashboard(str(root))
     with pytest.raises(QueryError, match="no configuration"):
         board.answer("members", {"config": [os.fspath(outside / "x")]})
+
+
+def test_the_ci_band_is_the_bootstrap_interval_of_the_mean(tmp_path):
+    """band=ci: ``lossboard.compare.stats.mean_interval`` of the runs at each common epoch."""
+    from lossboard.compare import stats
+
+    values = _seeds(tmp_path, {"a": 0.1}, seeds=(0, 1, 2, 3), epochs=4)
+    board = Dashboard(str(tmp_path))
+    if not hasattr(stats, "mean_interval"):
+        with pytest.raises(QueryError, match="band=ci: this lossboard has no"):
+            board.answer("configurations", {"band": ["ci"]})
+        pytest.skip("lossboard.compare.stats.mean_interval (issue 25) is not here yet")
+    curve = _ask(board, band="ci")["configurations"][0]["curves"]["train"]
+    matrix = np.stack([values[("a", s)]["train"] for s in range(4)])
+    low, high = stats.mean_interval(matrix)
+    np.testing.assert_allclose(curve["low"], low)
+    np.testing.assert_allclose(curve["high"], high)
+    assert np.all(np.array(curve["low"]) <= matrix.mean(0))
+    assert np.all(matrix.mean(0) <= np.array(curve["high"]))
