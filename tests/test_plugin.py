@@ -236,3 +236,16 @@ def test_the_table_frame_is_a_dataframe_of_the_same_numbers(served):
     frame = pd.DataFrame(numeric["cells"], columns=numeric["header"]).replace("NaN", np.nan)
     want = lossboard.compare_groups(lossboard.load(written.root), over="seed")
     pd.testing.assert_frame_equal(frame, want, check_dtype=False, check_like=False)
+
+
+def test_without_a_logdir_the_tab_hides_and_its_routes_say_why():
+    """``--logdir_spec`` (or a data server) gives the plugin no single logdir to read."""
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    plugin = LossboardPlugin(base_plugin.TBContext(logdir=""))
+    assert plugin.is_active() is False
+    app = plugin.get_plugin_apps()["/configurations"]
+    answer = Client(app, Response).get("/data/plugin/lossboard/configurations")
+    assert answer.status_code == 400
+    assert "Start it with --logdir ROOT" in json.loads(answer.data)["error"]
