@@ -17,6 +17,8 @@ SPLITS = (TRAIN, VALIDATION)
 VAL_PREFIX = "val_"
 EPOCH_PREFIX = "epoch_"
 BATCH_PREFIX = "batch_"
+#: The file ``lossboard aggregate`` leaves in its output folder; runs under it are not sources.
+AGGREGATE_MARKER = ".lossboard-aggregate.json"
 
 
 def epoch_tag(name: str) -> str:

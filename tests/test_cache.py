@@ -67,9 +67,9 @@ def test_the_file_cache_is_a_reader_for_read_table(tmp_path):
     write_encoded_run(tmp_path, "r", None, _curve(2))
     cache = FileCache()
     cache.start()
-    table = read_table(tmp_path, tags="epoch_*", reader=cache)
+    table = read_table(tmp_path, tags="epoch_*", cache=cache)
     assert cache.finish() is True and cache.reads == 2
     cache.start()
-    again = read_table(tmp_path, tags="epoch_*", reader=cache)
+    again = read_table(tmp_path, tags="epoch_*", cache=cache)
     assert cache.finish() is False and cache.reads == 0
     assert _same(table, again)

@@ -255,3 +255,67 @@ def test_only_epoch_tags_skip_a_damaged_batch_record_unread(tmp_path):
     with pytest.warns(reader.EventFileWarning, match=f"at byte {sizes[0]}"):
         points, _ = read_root(tmp_path)
     assert points == []
+
+
+def _table_and_warnings(root, **kwargs):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = reader.read_table(root, **kwargs)
+    return table, sorted(str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("tags", [None, ["epoch_*"]])
+def test_small_files_read_many_at_once_equal_the_file_by_file_path(tmp_path, monkeypatch, tags):
+    """The batch of small files (``_read_batch``) against the vectorized path one file at a
+    time, forced by ``_SMALL = -1``: the same table, hparams and warnings, on runs of every
+    kind (ours with batch curves and hparams, Keras' fit with its graph and model config,
+    a resumed run, an empty file, a cut file among later files, a corrupt file)."""
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        losses = [[rng.normal(size=4).astype("float32")] for _ in range(3)]
+        _custom_run(tmp_path / f"ours{i}", losses, losses, hparams={"lr": 0.1 * i, "seed": i})
+    with LossLogger(tmp_path / "curves", update_freq=1) as logger:
+        for step in range(5):
+            logger.on_train_batch_end(step, {"loss": float(step)})
+        logger.on_epoch_end(0)
+    with LossLogger(tmp_path / "ours0", hparams={"lr": 9.0, "seed": 0}) as logger:  # resumed
+        logger.on_train_batch_end(0, {"loss": 7.0})
+        with pytest.warns(RuntimeWarning):
+            logger.on_epoch_end(2)
+    x = rng.normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, x[:, :1], epochs=2, batch_size=8, validation_split=0.25, verbose=0,
+              callbacks=[keras.callbacks.TensorBoard(tmp_path / "keras_run")])  # fmt: skip
+    (tmp_path / "ours1" / "train" / "events.out.tfevents.0.empty").write_bytes(b"")
+    (good,) = (tmp_path / "ours2" / "train").iterdir()
+    data = good.read_bytes()
+    (tmp_path / "ours2" / "train" / "events.out.tfevents.0.cut").write_bytes(data[:-5])
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2] ^= 0xFF
+    (tmp_path / "ours3" / "train" / "events.out.tfevents.9.corrupt").write_bytes(bytes(corrupt))
+    one_by_one = []
+    read_points = reader._read_points
+
+    def counted(path, *args):
+        one_by_one.append(os.path.basename(path))
+        return read_points(path, *args)
+
+    monkeypatch.setattr(reader, "_read_points", counted)
+    fast, fast_warnings = _table_and_warnings(tmp_path, tags=tags)
+    files_read = len(list(reader.event_files(str(tmp_path))))
+    assert files_read > 20 and sorted(one_by_one)[:2] == [
+        "events.out.tfevents.0.cut",
+        "events.out.tfevents.0.empty",
+    ]
+    assert "events.out.tfevents.9.corrupt" in one_by_one and len(one_by_one) <= 5, one_by_one
+    monkeypatch.setattr(reader, "_SMALL", -1)
+    slow, slow_warnings = _table_and_warnings(tmp_path, tags=tags)
+    for column in ("run", "split", "tag", "step", "value", "wall_time"):
+        assert np.array_equal(getattr(fast, column), getattr(slow, column)), column
+    assert (fast.runs, fast.splits, fast.tags) == (slow.runs, slow.splits, slow.tags)
+    assert fast.hparams == slow.hparams and fast.hparams["ours0"]["lr"] == 9.0
+    assert fast_warnings == slow_warnings and len(fast_warnings) == 2  # the cut, the corrupt
+    assert len(fast) > 50

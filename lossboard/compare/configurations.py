@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lossboard.layout import AGGREGATE_MARKER
 from lossboard.reader.read import Point
 from lossboard.reader.table import Series, Table
 from lossboard.run_dirs import _clean, _format
 
-#: The file ``lossboard aggregate`` leaves in its output folder; runs under it are not sources.
-MARKER = ".lossboard-aggregate.json"
+MARKER = AGGREGATE_MARKER
 
 
 @dataclass
@@ -140,12 +140,14 @@ def source_runs(points: Table | Iterable[Point], root: str | os.PathLike) -> Sou
     ``root`` itself may be such a folder: its runs are then the ones to read. Each run
     name is tested once, whatever its number of rows.
     """
-    skip = [d for d in aggregate_dirs(root) if d]
+    table = as_table(points)
+    found = table.aggregated if table.aggregated is not None else aggregate_dirs(root)
+    skip = [d for d in found if d]
 
     def source(run: str) -> bool:
         return not any(run == d or run.startswith(d + "/") for d in skip)
 
-    return Sources(as_table(points).select(keep_run=source), skip)
+    return Sources(table.select(keep_run=source), skip)
 
 
 Curves = dict[tuple[str, str, str], Series]

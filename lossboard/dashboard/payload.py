@@ -22,9 +22,8 @@ import numpy as np
 
 from lossboard.compare import stats
 from lossboard.compare.config_table import GroupTable, _notes, summarize_groups, table_cells
-from lossboard.compare.configurations import MARKER, curves, group_runs
+from lossboard.compare.configurations import curves, group_runs, source_runs
 from lossboard.dashboard.query import Query, QueryError, parse
-from lossboard.events import files
 from lossboard.layout import EPOCH_PREFIX, SPLITS
 from lossboard.reader.cache import RootCache
 from lossboard.reader.read import event_files
@@ -173,12 +172,11 @@ class Dashboard:
         table = self.cache.table()
         with self._lock:
             if table is not self._table or self._sources is None:
-                skipped = _aggregated(self.root, table.present_runs())
-                found = table.select(keep_run=lambda run: not _under(run, skipped))
-                present = set(found.present_runs())
-                kept = {run: hp for run, hp in found.hparams.items() if run in present}
-                runs = dataclasses.replace(found, hparams=kept)
-                self._table, self._sources = table, (runs, skipped)
+                found = source_runs(table, self.root)  # the aggregated folders: the walk's
+                present = set(found.table.present_runs())
+                kept = {run: hp for run, hp in found.table.hparams.items() if run in present}
+                runs = dataclasses.replace(found.table, hparams=kept)
+                self._table, self._sources = table, (runs, found.skipped)
                 self._memo, self._ranked = {}, {}
             return self._sources
 
@@ -273,22 +271,6 @@ class Dashboard:
             "bands": BAND_TEXT,
             "skipped": skipped,
         }
-
-
-def _aggregated(root: str, runs: Sequence[str]) -> list[str]:
-    """The folders (relative, ``/``-separated) among the runs and their parents that hold the
-    marker ``lossboard aggregate`` leaves: their runs are means, not sources (as
-    ``compare.configurations.source_runs`` finds, without walking the whole root again)."""
-    folders = {""}
-    for run in runs:
-        parts = run.split("/")
-        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-    found = [f for f in sorted(folders) if files.exists(files.join(root, f) if f else root, MARKER)]
-    return [f for f in found if f]
-
-
-def _under(run: str, folders: Sequence[str]) -> bool:
-    return any(run == f or run.startswith(f + "/") for f in folders)
 
 
 @dataclass

@@ -52,9 +52,10 @@ def relative_parts(root: str, directory: str) -> list[str]:
         rel = posixpath.relpath(directory.split("://", 1)[1], root.split("://", 1)[1])
         return [] if rel == "." else rel.split("/")
     prefix = root if root.endswith(os.sep) else root + os.sep
-    if directory.startswith(prefix) and ".." not in directory:  # as the walk makes them: fast
-        return directory[len(prefix) :].split(os.sep)
-    rel = os.path.relpath(directory, root)
+    if directory.startswith(prefix):  # Fast path: a folder walked from root, as joined
+        rel = os.path.normpath(directory[len(prefix) :])
+    else:
+        rel = os.path.relpath(directory, root)
     return [] if rel == "." else rel.split(os.sep)
 
 
@@ -75,34 +76,71 @@ def walk(
             dirs.sort()
             yield str(directory), dirs, sorted(str(f) for f in files)
         return
-    walked: dict[str, str] = {}  # real path -> the name it was walked under
+    walked: dict[tuple, str] = {}  # a folder's identity -> the name it was walked under
     tops = [root]
     while tops:
         top = tops.pop(0)
-        real = os.path.realpath(top)
-        if real in walked:
+        key = _identity(top)
+        if key in walked:
             if aliases is not None:
-                aliases.append((top, real, walked[real]))
+                aliases.append((top, os.path.realpath(top), walked[key]))
             continue
-        walked[real] = top
-        real_of = {top: real}  # a folder reached without a link: its parent's real path + name
+        walked[key] = top
         links: list[str] = []
-        for directory, dirs, files in os.walk(top):  # does not enter symlinked folders
-            dirs.sort()
+        for directory, dirs, files, linked in _walk_local(top):
+            links += [os.path.join(directory, name) for name in linked]
             for name in list(dirs):
                 path = os.path.join(directory, name)
-                if os.path.islink(path):
-                    links.append(path)
-                    continue
-                real = real_of[path] = os.path.join(real_of[directory], name)
-                if real in walked:  # inside a link's target: walked under another name
+                key = _identity(path)
+                if key in walked:  # inside a link's target: walked under another name
                     dirs.remove(name)
                     if aliases is not None:
-                        aliases.append((path, real, walked[real]))
+                        aliases.append((path, os.path.realpath(path), walked[key]))
                 else:
-                    walked[real] = path
-            yield directory, dirs, sorted(files)
+                    walked[key] = path
+            yield directory, sorted(dirs + linked), files
         tops = sorted(tops + links)
+
+
+def _walk_local(top: str) -> Iterator[tuple[str, list[str], list[str], list[str]]]:
+    """``(folder, its folders, its files, its symlinked folders)`` top down, sorted, without
+    entering symlinked folders (``os.walk``, with the links told apart from the directory
+    listing rather than by one more ``lstat`` each). Folders removed from the list given
+    are not entered; an unreadable folder is passed over, as by ``os.walk``."""
+    stack = [top]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs, files, linked = [], [], []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                files.append(entry.name)
+            elif entry.is_symlink():
+                linked.append(entry.name)
+            else:
+                dirs.append(entry.name)
+        dirs.sort()
+        yield directory, dirs, sorted(files), sorted(linked)
+        stack += [os.path.join(directory, name) for name in reversed(dirs)]
+
+
+def _identity(path: str) -> tuple:
+    """What names one folder whatever the path to it: its device and inode (one ``stat``,
+    where its real path costs one per path component), or its real path when it cannot be
+    read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ("path", os.path.realpath(path))
+    return (info.st_dev, info.st_ino)
 
 
 def open_sized(path: str) -> tuple[IO[bytes], int]:
@@ -128,12 +166,6 @@ def open_sized(path: str) -> tuple[IO[bytes], int]:
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO or device)"
         raise OSError(f"{path!r} is {kind}")
     return open(path, "rb"), info.st_size  # noqa: SIM115 - the caller closes it
-
-
-def exists(directory: str, name: str) -> bool:
-    """Whether ``directory/name`` exists, on any file system."""
-    path = join(directory, name)
-    return bool(_gfile().exists(path)) if is_remote(path) else os.path.exists(path)
 
 
 def version(path: str) -> tuple[int, int] | None:

@@ -19,6 +19,9 @@ HEADER = 12  # length + its checksum
 OVERHEAD = 16  # header + data checksum
 _EVENT_START = 0x09  # an Event's first field: wall_time, a double
 _LONGEST_VECTORIZED = 512  # longer records are checked one by one
+# Fewer records than this are checked one by one: the vectorized loop costs about 8 NumPy
+# calls per 4 bytes whatever the number of records, Python about 80 ns a byte per record.
+_FEWEST_VECTORIZED = 24
 
 
 def _table() -> np.ndarray:
@@ -53,6 +56,11 @@ def masked_crc32c_at(block: np.ndarray, heads: np.ndarray, length: int) -> np.nd
         >>> [hex(c) for c in masked_crc32c_at(block, np.array([0, 3]), 3)]
         ['0x21f1576e', '0x21f1576e']
     """
+    if len(heads) < _FEWEST_VECTORIZED:
+        # Fast path: a small file's few records cost ~5 us each in Python against ~120 us
+        # for the NumPy loop (a 60-byte record), which dominated reading many small runs.
+        crcs = [masked_crc32c(block[h : h + length].tobytes()) for h in heads.tolist()]
+        return np.array(crcs, np.uint32)
     crc = np.full(len(heads), 0xFFFFFFFF, np.uint32)
     t0, t1, t2, t3 = _SLICES
     words = length // 4
@@ -202,12 +210,16 @@ def _frames(starts: list[np.ndarray], lens: list[np.ndarray], end: int, bad_head
 
 
 def first_bad_data(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> int | None:
-    """Index of the first record whose data checksum is wrong, or None.
+    """Index of the first record whose data checksum is wrong, or None."""
+    where = np.flatnonzero(bad_data(block, starts, lengths))
+    return int(where[0]) if where.size else None
+
+
+def bad_data(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Whether each record's data checksum is wrong.
 
     Records of one length are checked together, one NumPy step per byte.
     """
-    if not len(starts):
-        return None
     bad = np.zeros(len(starts), bool)
     for length in distinct(lengths):
         rows = np.flatnonzero(lengths == length)
@@ -220,8 +232,7 @@ def first_bad_data(block: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -
                 data = block[head : head + length]
                 (stored,) = struct.unpack("<I", block[head + length : head + length + 4].tobytes())
                 bad[row] = masked_crc32c(data.tobytes()) != stored
-    where = np.flatnonzero(bad)
-    return int(where[0]) if where.size else None
+    return bad
 
 
 def first_whole_record(block: np.ndarray, after: int = 0) -> int | None:
@@ -270,3 +281,27 @@ def whole_prefix(data: bytes) -> int:
             return pos
         pos += length + OVERHEAD
     return pos + frame(np.frombuffer(data, np.uint8)[pos:]).end
+
+
+def chain(data: bytes) -> list[tuple[int, int]] | None:
+    """``(start, length)`` of each record's data when the lengths in ``data`` chain from its
+    first byte to its last; None when they do not (a cut or corrupt file). Checksums are not
+    checked here: ``masked_crc32c_at`` and ``bad_data`` check many files' records at once.
+
+    Examples:
+        >>> from lossboard.events.encode import record
+        >>> chain(record(b"ab") + record(b"c"))
+        [(12, 2), (30, 1)]
+        >>> chain(record(b"ab")[:-1]) is None
+        True
+    """
+    out, pos, n = [], 0, len(data)
+    while pos < n:
+        if pos + HEADER > n:
+            return None
+        (length,) = struct.unpack_from("<Q", data, pos)
+        if pos + length + OVERHEAD > n:
+            return None
+        out.append((pos + HEADER, length))
+        pos += length + OVERHEAD
+    return out

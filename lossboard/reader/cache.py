@@ -13,33 +13,40 @@ import threading
 from collections.abc import Iterable
 
 from lossboard.events import files
-from lossboard.reader.read import FileRead, event_files, read_points, read_table
+from lossboard.reader.read import FileRead, event_files, read_table
 from lossboard.reader.table import Table
+
+_Key = tuple[int, int, bool]  # size, mtime in ns, whether the newest file of its folder
 
 
 class FileCache:
-    """Event files read, by path, each kept with its ``(size, mtime)``: a ``FileReader``.
+    """Event files read, by path, each kept with its size and modification time.
+
+    ``read_table(..., cache=...)`` asks it for each file (``get``) and gives it the ones it
+    read (``put``). Keep one per selection of tags: what it holds is what was wanted.
 
     Examples:
         >>> cache = FileCache()
-        >>> table = read_table(".", reader=cache)
-        >>> cache.reads, len(cache.seen)
-        (0, 0)
+        >>> cache.start()
+        >>> table = read_table(".", cache=cache)
+        >>> cache.finish(), cache.reads
+        (False, 0)
     """
 
     def __init__(self) -> None:
-        self._kept: dict[str, tuple[tuple[int, int, bool, object], FileRead]] = {}
-        self.seen: dict[str, tuple[tuple[int, int, bool, object], FileRead]] = {}
-        self.reads = 0  # files read (not found in the cache) since ``start``
+        self._kept: dict[str, tuple[_Key, FileRead]] = {}
+        self._seen: dict[str, tuple[_Key, FileRead]] = {}
+        self._before: dict[str, tuple[int, int] | None] = {}
+        self.reads = 0  # files read (not found unchanged) since ``start``
 
     def start(self) -> None:
         """Begins a pass over the root: files not asked for until ``finish`` are forgotten."""
-        self.seen, self.reads = {}, 0
+        self._seen, self._before, self.reads = {}, {}, 0
 
     def finish(self) -> bool:
         """Ends a pass; returns whether anything differs from the pass before."""
-        changed = self.reads > 0 or self.seen.keys() != self._kept.keys()
-        self._kept = self.seen
+        changed = self.reads > 0 or self._seen.keys() != self._kept.keys()
+        self._kept = self._seen
         return changed
 
     def unchanged(self, paths: list[str]) -> bool:
@@ -48,20 +55,20 @@ class FileCache:
             return False
         return all(files.version(p) == self._kept[p][0][:2] for p in paths)
 
-    def __call__(self, path: str, tags: Iterable[str] | str | None, last: bool) -> FileRead:
+    def get(self, path: str, last: bool) -> FileRead | None:
         now = files.version(path)
-        wanted = tags if tags is None or isinstance(tags, str) else tuple(tags)
-        if now is not None:
-            key = (*now, last, wanted)
-            kept = self._kept.get(path)
-            if kept is not None and kept[0] == key:
-                self.seen[path] = kept
-                return kept[1]
+        kept = self._kept.get(path)
+        if now is None or kept is None or kept[0] != (*now, last):
+            self._before[path] = now  # stat'ed before the read: a file growing meanwhile is
+            return None  # kept with its older size, so it is read again next time
+        self._seen[path] = kept
+        return kept[1]
+
+    def put(self, path: str, last: bool, found: FileRead) -> None:
         self.reads += 1
-        found = read_points(path, tags, last)
+        now = self._before.pop(path, None)
         if now is not None:
-            self.seen[path] = ((*now, last, wanted), found)
-        return found
+            self._seen[path] = ((*now, last), found)
 
 
 class RootCache:
@@ -97,12 +104,16 @@ class RootCache:
                     f"{self.root!r} is not a directory (any more); pass the folder that holds "
                     "your runs."
                 )
-            paths = list(event_files(self.root))
+            aggregated: list[str] = []
+            paths = list(event_files(self.root, aggregated))
             if self._table is not None and self.files.unchanged(paths):
-                self.files.reads = 0
-                return self._table
+                if self._table.aggregated == aggregated:
+                    self.files.reads = 0
+                    return self._table
             self.files.start()
-            table = read_table(self.root, tags=self.tags, reader=self.files, paths=paths)
-            if self.files.finish() or self._table is None:
+            listed = (paths, aggregated)
+            table = read_table(self.root, tags=self.tags, cache=self.files, listed=listed)
+            changed = self.files.finish()
+            if changed or self._table is None or self._table.aggregated != aggregated:
                 self._table = table
             return self._table

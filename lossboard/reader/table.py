@@ -46,6 +46,8 @@ class Table:
 
     ``run``, ``split`` and ``tag`` are integer codes into the sorted name lists
     ``runs``, ``splits`` and ``tags``; ``hparams`` maps each run to its hparams.
+    ``aggregated`` lists the folders (relative, ``/``-separated; ``""`` for the root) that
+    ``lossboard aggregate`` wrote, when the reader walked the root (None otherwise).
     """
 
     run: np.ndarray
@@ -58,6 +60,7 @@ class Table:
     splits: list[str]
     tags: list[str]
     hparams: dict[str, dict[str, Any]]
+    aggregated: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.step)
@@ -129,7 +132,7 @@ class Table:
         return Table(
             self.run[rows], self.split[rows], self.tag[rows], self.step[rows],
             self.value[rows], self.wall_time[rows], self.runs, self.splits, self.tags,
-            self.hparams,
+            self.hparams, self.aggregated,
         )  # fmt: skip
 
     def present_runs(self) -> list[str]:
@@ -193,7 +196,7 @@ def assemble(
     keys = sorted(groups)
     runs = sorted({run for run, _ in keys})
     splits = sorted({split for _, split in keys})
-    run_code = {name: i for i, name in enumerate(runs)}  # not runs.index: linear in runs
+    run_code = {name: i for i, name in enumerate(runs)}  # a dict: list.index is quadratic
     split_code = {name: i for i, name in enumerate(splits)}
     done: list[tuple[int, int, Piece]] = []
     for key in keys:
@@ -205,11 +208,11 @@ def assemble(
     run: np.ndarray = np.empty(total, _code_dtype(len(runs)))
     split: np.ndarray = np.empty(total, _code_dtype(len(splits)))
     at = 0
-    done.reverse()  # popped from the end, in key order: each piece let go once copied
-    while done:
-        r, s, piece = done.pop()
+    done.reverse()
+    while done:  # each piece is dropped once copied: memory stays one copy of the points
+        r, sp, piece = done.pop()
         end = at + len(piece.step)
-        run[at:end], split[at:end] = r, s
+        run[at:end], split[at:end] = r, sp
         for f in FIELDS:
             out[f][at:end] = getattr(piece, f)
         at = end
@@ -231,6 +234,9 @@ def _newest(piece: Piece) -> Piece:
 
     Ties go to the one read last, as a resumed run's rewrite comes after the original.
     """
+    tag, step = piece.tag, piece.step
+    if len(tag) < 2 or ((tag[1:] == tag[0]).all() and (step[1:] > step[:-1]).all()):
+        return piece  # Fast path: one tag, each step once and in order (reading one tag)
     order = np.lexsort((piece.wall_time, piece.step, piece.tag))  # stable: ties keep file order
     tag, step = piece.tag[order], piece.step[order]
     last = np.ones(len(order), bool)
