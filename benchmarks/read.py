@@ -10,6 +10,12 @@ time, the peak resident memory and the peak above the process's baseline
 
     python benchmarks/read.py                      # 20 runs x 40k points, about 2 minutes
     python benchmarks/read.py --runs 50 --steps 25000 --readers lossboard lossboard-epochs
+    python benchmarks/read.py --over-seed          # many small runs: compare / aggregate --over
+
+``--over-seed`` writes ``--configs`` x ``--seeds`` runs of ``--epochs`` epochs (hparams ``lr`` and
+``seed``, as ``benchmarks/compare.py`` does) and times the real ``lossboard compare --over seed``
+and ``aggregate --over seed`` on them in fresh processes, best of ``--repeats``, with their peak
+memory, against the targets of the intervals issue (4,000 runs: 3 s and 8 s, under 300 MB).
 """
 
 from __future__ import annotations
@@ -170,6 +176,34 @@ def _run(reader: str, root: str, scratch: str) -> dict:
     return result
 
 
+def _over_seed(args: argparse.Namespace) -> None:
+    """Rows of ``compare`` and ``aggregate --over seed`` on many small runs."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from compare import generate, run_cli
+
+    targets = {"compare": (3.0, 300), "aggregate": (8.0, 300)}  # at 4,000 runs
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.root or os.path.join(scratch, "seeds")
+        if not os.path.isdir(root):
+            runs = generate(root, args.configs, args.seeds, args.epochs)
+        else:
+            runs = args.configs * args.seeds
+        print(f"{runs} runs ({args.configs} configurations x {args.seeds} seeds, "
+              f"{args.epochs} epochs)\n")  # fmt: skip
+        print(f"| command | best of {args.repeats} (s) | peak RSS (MB) | target at 4,000 runs |")
+        print("|---|---:|---:|---|")
+        out = os.path.join(scratch, "mean")
+        commands = {
+            "compare": ["compare", root, "--over", "seed"],
+            "aggregate": ["aggregate", root, "--over", "seed", "-o", out],
+        }
+        for name, command in commands.items():
+            best = min((run_cli(".", command) for _ in range(args.repeats)), key=lambda r: r[0])
+            seconds, mib = targets[name]
+            print(f"| {' '.join(command[:1] + command[2:4])} | {best[0]:.2f} | {best[1]:.0f} "
+                  f"| {seconds:.0f} s, {mib} MB |", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -179,9 +213,17 @@ def main() -> None:
     parser.add_argument("--readers", nargs="+", choices=READERS, default=list(READERS))
     parser.add_argument("--root", help="reuse or keep the generated root here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--over-seed", action="store_true", help="many small runs, grouped")
+    parser.add_argument("--configs", type=int, default=200)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.over_seed:
+        _over_seed(args)
         return
     import pandas as pd
 

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--over", nargs="+", metavar="HPARAM", help=OVER_HELP)
     compare.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     compare.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    compare.add_argument(
+        "--latex",
+        metavar="FILE",
+        help="with --over: also write the table as a LaTeX booktabs tabular, for a paper",
+    )
 
     plot = commands.add_parser(
         "plot", help="learning curves of the runs as a PNG", description="Learning curves as a PNG."
@@ -76,9 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--over", nargs="+", metavar="HPARAM", help=OVER_HELP + "; draws the mean")
     plot.add_argument(
         "--band",
-        choices=("std", "minmax"),
+        choices=("std", "minmax", "ci"),
         default="std",
-        help="with --over: shade mean ± std (default) or min to max over the runs",
+        help=(
+            "with --over: shade mean ± std (default), min to max over the runs, or ci: a 95%% "
+            "percentile-bootstrap interval of the mean (10,000 resamples, seed 0)"
+        ),
     )
 
     aggregate = commands.add_parser(
@@ -140,22 +148,30 @@ def _compare(args: argparse.Namespace) -> int:
     for option, path, example in (
         ("--csv", args.csv, "table.csv"),
         ("--markdown", args.markdown, "table.md"),
+        ("--latex", args.latex, "table.tex"),
     ):
         if path:
             _output_file(option, path, example)
+    if args.latex and not args.over:
+        raise ValueError(
+            "--latex writes the table of configurations: add --over, such as --over seed "
+            "(for one row per run, use --csv or --markdown)."
+        )
     points, hparams = _read(args, [args.tag])
+    latex_text = ""
     if args.over:
         table = grouped.summarize_groups(
             points, hparams, args.over, args.tag, args.runs, args.higher_is_better
         )
         found, text = bool(table.rows), grouped.as_text(table)
         csv_text, md_text = grouped.as_csv(table), grouped.as_markdown(table)
+        latex_text = grouped.as_latex(table)
     else:
         summaries = compare.summarize(points, hparams, args.tag, args.runs, args.higher_is_better)
         found, text = bool(summaries), compare.as_text(summaries, args.tag)
         csv_text, md_text = compare.as_csv(summaries), compare.as_markdown(summaries, args.tag)
     print(text)
-    for path, content in ((args.csv, csv_text), (args.markdown, md_text)):
+    for path, content in ((args.csv, csv_text), (args.markdown, md_text), (args.latex, latex_text)):
         if path and found:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)

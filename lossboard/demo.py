@@ -153,7 +153,8 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     """Trains every demo configuration over :data:`DEMO_SEEDS` in a new folder under ``logdir``.
 
     Writes the runs to ``<folder>/seeds`` and their means over the seeds to ``<folder>/mean``;
-    prints the runs, the table of configurations (mean ± std over the seeds) and the commands
+    prints the runs, the table of configurations (means over the seeds with their intervals)
+    and the commands
     to look at them.
 
     Raises:
@@ -190,6 +191,7 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     )
     print(f"Open the means over the seeds:  {tensorboard} --logdir {mean}")
     print(f"Compare them again:  {lossboard} compare {seeds} --over seed")
+    print(f"A table for a paper:  {lossboard} compare {seeds} --over seed --latex table.tex")
     plot = (
         f"{lossboard} plot {seeds} --over seed -o {shlex.quote(os.path.join(folder, 'curves.png'))}"
     )

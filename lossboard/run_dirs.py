@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from lossboard.events import files
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]+")
 
 
@@ -69,3 +71,31 @@ def new_run_dir(
             continue
         return path
     raise FileExistsError(f"could not find a free run directory name like {base!r}")
+
+
+def trial_id(log_dir: str) -> str:
+    """The run's trial in the HParams dashboard: its path from the working directory, and a
+    short hash of its absolute path.
+
+    The dashboard merges runs of one trial id into one row (averaging their metrics), so the
+    id must differ between runs: a folder's own name does not (``lr=0.1/seed0`` and
+    ``lr=0.01/seed0``), nor does a relative path written from two working directories. The
+    hash keeps ids apart; the path keeps them readable without a machine path.
+
+    Examples:
+        >>> trial_id("logs/sweep/lr=0.1/seed0")[:24]
+        'logs/sweep/lr=0.1/seed0 '
+    """
+    import hashlib
+
+    if files.is_remote(log_dir):
+        return log_dir.rstrip("/")
+    path = os.path.abspath(log_dir)
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        relative = path
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        relative = os.path.basename(path)
+    digest = hashlib.sha256(os.path.realpath(path).encode("utf-8", "replace")).hexdigest()[:8]
+    return f"{relative.replace(os.sep, '/')} ({digest})"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from contextlib import nullcontext
 
 import numpy as np
 import pytest
 from seeded import CONFIGS, SEEDS, lossboard_cli, write_seeded_runs
 
-from conftest import close_to, read_split
+from conftest import close_to, read_split, scipy_interval
 from lossboard import LossLogger
 from lossboard.reader.read import read_root
 
@@ -54,6 +56,36 @@ def test_mean_and_spread_tags_are_numpy(aggregated, config, split, tag):
         assert sorted(got[name]) == list(range(grid.shape[0])), name
         for epoch, value in enumerate(values):
             assert close_to(got[name][epoch], value), (name, epoch, got[name][epoch], value)
+    low, high, tolerance = scipy_interval(grid)  # written as float32: 2e-7 more
+    for name, want in ((f"{tag}/ci_low", low), (f"{tag}/ci_high", high)):
+        assert sorted(got[name]) == list(range(grid.shape[0])), name
+        wrote = np.array([got[name][e] for e in range(grid.shape[0])])
+        assert (np.abs(wrote - want) <= tolerance + 2e-7 * np.abs(want)).all(), (name, wrote, want)
+        assert (grid.min(1) - 1e-6 <= wrote).all() and (wrote <= grid.max(1) + 1e-6).all()
+
+
+def test_a_single_run_gets_no_spread_tags(aggregated):
+    seeded, _, _ = aggregated
+    got = read_split(os.path.join(seeded.root, "mean", "loner"), "train")
+    assert set(got) == {"epoch_loss", "epoch_loss/min", "epoch_loss/max"}
+    assert got["epoch_loss"] == {0: 5.0, 1: 5.0}
+
+
+def test_aggregate_runs_without_tensorflow(tmp_path):
+    """Writing mean runs needs no TensorFlow: run with it made unimportable."""
+    seeded = write_seeded_runs(tmp_path / "src")
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; from lossboard.cli import main; "
+        f"sys.exit(main(['aggregate', {seeded.root!r}, '--over', 'seed', '-o', "
+        f"{str(tmp_path / 'out')!r}]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    _, hparams = read_root(tmp_path / "out")
+    assert hparams["lr=0.1"] == {"lr": 0.1, "optimizer": "adam", "runs": len(SEEDS)}
+    grid = seeded.common("lr=0.1", "train", "epoch_loss")
+    got = read_split(tmp_path / "out" / "lr=0.1", "train")["epoch_loss"]
+    assert all(close_to(got[e], grid[e].mean()) for e in range(grid.shape[0]))
 
 
 def test_epochs_not_all_runs_reached_are_left_out_and_said(aggregated):

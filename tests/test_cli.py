@@ -196,8 +196,9 @@ def test_seeds_diverged_to_both_infinities_are_reported_not_crashed_on(tmp_path)
     out = lossboard("compare", root, "--over", "seed")
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line for line in out.stdout.splitlines()[3:5]}
-    assert rows["config=b"].split()[3:6] == ["1.2500", "±", "0.3536"]  # best: b, mean of 1, 1.5
+    assert rows["config=b"].split()[3:6] == ["1.2500", "[1.0000,", "1.5000]"]  # mean of 1, 1.5
     assert "nan" in rows["config=a"]
+    assert "config=a: a-0, a-1 ended with a NaN or infinite train value" in out.stdout
     mean = tmp_path / "mean"
     out = lossboard("aggregate", root, "--over", "seed", "-o", mean)
     assert out.returncode == 0, out.stderr
@@ -205,8 +206,9 @@ def test_seeds_diverged_to_both_infinities_are_reported_not_crashed_on(tmp_path)
     final = {p.run: p.value for p in points if p.tag == "epoch_loss" and p.step == 1}
     assert math.isnan(final["config=a"]) and final["config=b"] == 1.25
     pytest.importorskip("matplotlib")
-    out = lossboard("plot", root, "--over", "seed", "-o", tmp_path / "curves.png")
-    assert out.returncode == 0, out.stderr
+    for band in ("std", "minmax", "ci"):
+        out = lossboard("plot", root, "--over", "seed", "--band", band, "-o", tmp_path / "c.png")
+        assert out.returncode == 0, out.stderr
 
 
 @pytest.mark.parametrize(

@@ -128,19 +128,21 @@ def test_chart_and_table_equal_compare_groups(served, tmp_path):
                     shown = _numbers(td.text)
                     if math.isnan(value):
                         assert td.text.strip() in ("-", "nan"), (name, td.text)
-                    elif key.endswith(" mean") and shown:  # "mean ± std": both within rounding
+                    elif key.endswith(" mean") and shown:  # "mean [ci low, ci high]"
                         assert abs(shown[0] - value) <= TEXT_TOLERANCE, (name, td.text, value)
-                        std = expected_row[key[: -len("mean")] + "std"]
-                        if len(shown) > 1:
-                            assert abs(shown[1] - std) <= TEXT_TOLERANCE, (name, td.text, std)
-                        else:
-                            assert math.isnan(std)
+                        if len(shown) > 1:  # the 95% interval, when the column shows it
+                            stem = key[: -len("mean")]
+                            for got_, end in zip(shown[1:], ("ci low", "ci high"), strict=True):
+                                want_ = expected_row[stem + end]
+                                assert abs(got_ - want_) <= TEXT_TOLERANCE, (name, td.text, end)
                     else:  # a p-value, an hparam, epochs (a float column when a row lacks them)
                         assert abs(shown[0] - value) <= TEXT_TOLERANCE, (name, td.text, value)
                 else:  # runs, epochs ("3 (3-4)": common, then fewest-most), words
                     assert td.text.split()[0] == str(value), (name, td.text, value)
         driver.save_screenshot(str(tmp_path / "dashboard-1400x1000.png"))
 
+        # the statistics of compare --over are there, each column backed by its number
+        assert {"val final iqm", "p best better"} <= set(header)
         # sorting: by val final, ascending then descending, configurations without it last
         column = header.index("val final")
         driver.find_elements(By.CSS_SELECTOR, "#lb-table th")[column].click()

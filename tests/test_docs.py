@@ -414,3 +414,35 @@ if __name__ == "__main__":
         for block, text in zip(found, printed, strict=False):
             print(f"=== {name}: block at line {block.line}")
             print(text)
+
+
+def _shown_commands(text: str) -> list[tuple[str, str]]:
+    """``(command, output)`` of each ```text block that starts with ``$ lossboard compare``
+    and groups runs (``--over``; the per-run tables show run names made of the time)."""
+    found = []
+    pattern = r"```text\n\$ (lossboard compare [^\n]*--over[^\n]*)\n(.*?)```"
+    for match in re.finditer(pattern, text, re.S):
+        found.append((match.group(1), match.group(2)))
+    return found
+
+
+@pytest.mark.parametrize("name", ["comparing.md", "reporting.md"])
+def test_the_compare_tables_and_latex_shown_are_what_the_command_prints(name, tmp_path):
+    """The terminal tables and the LaTeX file on the page, against the real command run on the
+    runs the page's examples write (those examples draw with NumPy: no CPU-dependent digits)."""
+    page = DOCS / name
+    _, _, ran = run_page(page, tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    shown = _shown_commands(page.read_text())
+    assert shown
+    for command, output in shown:
+        args = command.split()[1:] + ["--latex", str(tmp_path / "table.tex")]
+        out = subprocess.run(
+            [sys.executable, "-m", "lossboard", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert normalize(out.stdout.split("wrote ")[0]) == normalize(output), command
+    latex = re.search(r"holds:\n\n```text\n(.*?)```", page.read_text(), re.S)
+    if latex:
+        assert normalize((tmp_path / "table.tex").read_text()) == normalize(latex.group(1))

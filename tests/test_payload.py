@@ -244,10 +244,6 @@ def test_the_ci_band_is_the_bootstrap_interval_of_the_mean(tmp_path):
 
     values = _seeds(tmp_path, {"a": 0.1}, seeds=(0, 1, 2, 3), epochs=4)
     board = Dashboard(str(tmp_path))
-    if not hasattr(stats, "mean_interval"):
-        with pytest.raises(QueryError, match="band=ci: this lossboard has no"):
-            board.answer("configurations", {"band": ["ci"]})
-        pytest.skip("lossboard.compare.stats.mean_interval (issue 25) is not here yet")
     curve = _ask(board, band="ci")["configurations"][0]["curves"]["train"]
     matrix = np.stack([values[("a", s)]["train"] for s in range(4)])
     low, high = stats.mean_interval(matrix)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from seeded import CONFIGS, lossboard_cli, write_seeded_runs
 
+from conftest import scipy_interval
 from lossboard import LossLogger
 from lossboard.compare.plot import LEGEND_CAP, colours, configuration_lines, plot_runs
 from lossboard.reader.read import read_root
@@ -21,7 +23,7 @@ def seeded(tmp_path_factory):
     return write_seeded_runs(tmp_path_factory.mktemp("plot"))
 
 
-@pytest.mark.parametrize("band", ["std", "minmax"])
+@pytest.mark.parametrize("band", ["std", "minmax", "ci"])
 def test_configuration_lines_are_numpy_means_and_bands(seeded, band):
     points, hparams = read_root(seeded.root)
     lines = {
@@ -37,12 +39,29 @@ def test_configuration_lines_are_numpy_means_and_bands(seeded, band):
             grid = seeded.common(config, split, tag)
             line = lines[(f"{config} (n=3)", split, tag)]
             mean, std = grid.mean(axis=1), grid.std(axis=1, ddof=1)
-            low, high = (mean - std, mean + std) if band == "std" else (grid.min(1), grid.max(1))
             assert line.steps == list(range(grid.shape[0]))
             assert line.values == pytest.approx(mean, rel=1e-12)
+            if band == "ci":
+                low, high, tolerance = scipy_interval(grid)
+                assert (np.abs(np.array(line.low) - low) <= tolerance).all()
+                assert (np.abs(np.array(line.high) - high) <= tolerance).all()
+                continue
+            low, high = (mean - std, mean + std) if band == "std" else (grid.min(1), grid.max(1))
             assert line.low == pytest.approx(low, rel=1e-12)
             assert line.high == pytest.approx(high, rel=1e-12)
-    assert lines[("loner (n=1)", "train", "epoch_loss")].values == [5.0, 5.0]
+    loner = lines[("loner (n=1)", "train", "epoch_loss")]
+    assert loner.values == [5.0, 5.0] and loner.low == loner.high == [5.0, 5.0]  # no band
+
+
+def test_plot_band_ci_from_the_command_line(seeded, tmp_path):
+    out = lossboard_cli("plot", seeded.root, "--over", "seed", "--band", "ci", "-o", tmp_path / "c")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG
+    points, hparams = read_root(seeded.root)
+    done = plot_runs(points, tmp_path / "d", over=["seed"], hparams=hparams, band="ci")
+    assert "95% bootstrap CI of the mean" in done.legend
+    with pytest.raises(ValueError, match="band: got 'iqr'; expected one of 'std', 'minmax', 'ci'"):
+        plot_runs(points, tmp_path / "e", over=["seed"], hparams=hparams, band="iqr")
 
 
 def test_plot_over_seed_writes_one_legend_entry_per_configuration(seeded, tmp_path):

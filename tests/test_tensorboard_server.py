@@ -126,7 +126,8 @@ def test_aggregated_runs_and_spread_tags_are_served(aggregated):
     assert splits | {"loner/train"} <= runs
     assert {r.split("/")[0] for r in runs} == {"lr=0.1", "lr=0.01", "loner"}  # no source run
     tags = _get(base + "/data/plugin/scalars/tags")
-    spread = {f"{t}/{s}" for t in ("epoch_loss", "epoch_kl") for s in ("std", "min", "max")}
+    kinds = ("std", "min", "max", "ci_low", "ci_high")
+    spread = {f"{t}/{s}" for t in ("epoch_loss", "epoch_kl") for s in kinds}
     assert set(tags["lr=0.1/train"]) == {"epoch_loss", "epoch_kl"} | spread
     assert set(tags["loner/train"]) == {"epoch_loss", "epoch_loss/min", "epoch_loss/max"}
 

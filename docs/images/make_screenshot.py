@@ -8,7 +8,8 @@
    of the seeds and of the means with headless Chromium (Debian's package ``chromium``). The Time
    Series dashboard is left out: headless Chromium leaves its charts blank (they draw on a WebGL
    canvas that loads lazily), and a picture of empty charts would mislead;
-3. draws ``lossboard plot`` of the seeds, run by run and ``--over seed``;
+3. draws ``lossboard plot`` of the seeds, run by run and ``--over seed`` (bands of the std and
+   of the 95% bootstrap interval of the mean);
 4. screenshots the ``lossboard`` tab (the dashboard of configurations over seeds, served by
    lossboard's TensorBoard plugin) of the seeds, in TensorBoard's light and dark themes.
 
@@ -117,18 +118,23 @@ def main() -> int:
     aggregate_root(points, hparams, ["seed"], mean, source=seeds)
     shape = demo.shape()
     pictures = []
-    if _wanted("curves.png"):
-        pictures.append(os.path.join(HERE, "curves.png"))
-        plot_runs(points, pictures[-1], title=f"lossboard plot: the demo's runs ({shape})")
-    if _wanted("curves-over-seed.png"):
-        pictures.append(os.path.join(HERE, "curves-over-seed.png"))
-        plot_runs(
-            points,
-            pictures[-1],
-            over=["seed"],
-            hparams=hparams,
-            title=f"lossboard plot --over seed: mean ± std of {len(demo.DEMO_SEEDS)} seeds",
-        )
+    plots = (
+        ("curves.png", {}, f"lossboard plot: the demo's runs ({shape})"),
+        (
+            "curves-over-seed.png",
+            {"over": ["seed"], "hparams": hparams},
+            f"lossboard plot --over seed: mean ± std of {len(demo.DEMO_SEEDS)} seeds",
+        ),
+        (
+            "curves-over-seed-ci.png",
+            {"over": ["seed"], "hparams": hparams, "band": "ci"},
+            f"lossboard plot --over seed --band ci: {len(demo.DEMO_SEEDS)} seeds",
+        ),
+    )
+    for name, options, title in plots:
+        if _wanted(name):
+            pictures.append(os.path.join(HERE, name))
+            plot_runs(points, pictures[-1], title=title, **options)
     pictures += screenshots(
         cwd,
         seeds,

@@ -38,6 +38,14 @@ def _pyplot():
     return plt
 
 
+#: The bands ``plot_runs`` shades with ``over``, and their legend entries.
+BANDS = {
+    "std": "mean ± std",
+    "minmax": "min to max",
+    "ci": "95% bootstrap CI of the mean",
+}
+
+
 @dataclass
 class Line:
     """One curve to draw: a run's (or a configuration's mean) values of one split and tag."""
@@ -111,13 +119,15 @@ def configuration_lines(
     runs: str | None = None,
     band: str = "std",
 ) -> list[Line]:
-    """One line per configuration, split and tag: the mean, with a ``std`` or ``minmax`` band."""
+    """One line per configuration, split and tag: the mean, with a band (``BANDS``)."""
     out = []
     for agg in aggregate_points(points, hparams, over, runs, tags):
         label = f"{agg.config.name} (n={len(agg.config.runs)})"
         for (split, tag), b in agg.bands.items():
             if band == "minmax":
                 low, high = [s.low for s in b.spreads], [s.high for s in b.spreads]
+            elif band == "ci":  # one run has no interval: its band is the line itself
+                low, high = b.interval() if len(agg.config.runs) > 1 else (b.mean, b.mean)
             else:
                 low = [s.mean - s.std if s.n > 1 else s.mean for s in b.spreads]
                 high = [s.mean + s.std if s.n > 1 else s.mean for s in b.spreads]
@@ -166,7 +176,8 @@ def plot_runs(
         over: Hparams to average over (such as ``["seed"]``): one line per configuration,
             the mean at the epochs all its runs reached, with a shaded band.
         hparams: Each run's hparams (needed with ``over``).
-        band: With ``over``: ``"std"`` (mean ± sample std) or ``"minmax"``.
+        band: With ``over``: ``"std"`` (mean ± sample std), ``"minmax"`` or ``"ci"`` (a 95%
+            percentile-bootstrap interval of the mean; see ``BANDS``).
 
     Returns:
         The file written, the tags drawn in panel order, and the legend's labels.
@@ -180,8 +191,8 @@ def plot_runs(
         >>> points, hparams = read_root("logs/seeds")  # doctest: +SKIP
         >>> plot_runs(points, "mean.png", over=["seed"], hparams=hparams)  # doctest: +SKIP
     """
-    if band not in ("std", "minmax"):
-        raise ValueError(f"band: got {band!r}; expected 'std' or 'minmax'.")
+    if band not in BANDS:
+        raise ValueError(f"band: got {band!r}; expected one of {', '.join(map(repr, BANDS))}.")
     points = as_table(points, hparams)
     if tags is None:
         points = points.select(prefix=EPOCH_PREFIX)
@@ -237,7 +248,7 @@ def plot_runs(
             names.append(split)
     if over:
         handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3))
-        names.append("mean ± std" if band == "std" else "min to max")
+        names.append(BANDS[band])
     fig.legend(handles, names, loc="lower center", ncol=legend_cols, frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)

@@ -1,10 +1,23 @@
-"""Statistics over a few seeds without SciPy: mean, sample std and Welch's t-test."""
+"""Statistics over a few seeds, without SciPy.
+
+- ``Spread``: mean, sample std, min and max.
+- ``welch_t_test`` and ``holm``: Welch's t-test of two samples, Holm's step-down correction.
+- ``iqm``: the interquartile mean (25% trimmed mean), as rliable's ``aggregate_iqm``.
+- ``mean_interval``: a percentile-bootstrap interval of the mean over runs.
+- ``probability_of_improvement``: ``P(X > Y)`` over all pairs of runs, ties counting half,
+  as rliable's ``probability_of_improvement``.
+
+rliable (Agarwal et al., NeurIPS 2021) and SciPy are the references the tests hold these to.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -133,3 +146,130 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchTest:
     t = (sa.mean - sb.mean) / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (sa.n - 1) + vb**2 / (sb.n - 1))
     return WelchTest(t, df, t_two_sided_p(t, df))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (NaN values stay NaN and are not counted).
+
+    The adjusted p-value of the i-th smallest of ``m`` p-values is the largest of
+    ``(m - j) * p_(j)`` over ``j <= i`` (0-based), capped at 1: rejecting where it is below
+    alpha keeps the family-wise error rate at alpha.
+
+    Examples:
+        >>> holm([0.25, 0.5, 0.125])  # as statsmodels' multipletests(method="holm")
+        [0.5, 0.5, 0.375]
+    """
+    known = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    out = [math.nan] * len(p_values)
+    running = 0.0
+    for j, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (len(known) - j) * p))
+        out[i] = running
+    return out
+
+
+def iqm(values: Sequence[float] | np.ndarray) -> float:
+    """The interquartile mean: the mean of the middle half (25% of the values cut at each end).
+
+    Equal to rliable's ``metrics.aggregate_iqm`` and ``scipy.stats.trim_mean(values, 0.25)``
+    (the same partition, then NumPy's mean). With fewer than 4 values nothing is cut.
+
+    Examples:
+        >>> iqm([1.0, 2.0, 3.0, 100.0])
+        2.5
+    """
+    a = np.asarray(values, dtype=np.float64).ravel()
+    if a.size == 0 or not np.isfinite(a).all():
+        return math.nan
+    cut = int(0.25 * a.size)
+    middle = np.partition(a, (cut, a.size - cut - 1))[cut : a.size - cut]
+    return float(np.mean(middle))
+
+
+#: Bootstrap resamples of ``mean_interval`` (rliable uses 2,000 to 50,000).
+RESAMPLES = 10_000
+#: The confidence level of ``mean_interval``.
+LEVEL = 0.95
+_COLUMNS = 64  # epochs (or samples) resampled at a time: 5 MB of means at 10,000 resamples
+
+
+def mean_interval(
+    values: Sequence[float] | np.ndarray,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A percentile-bootstrap confidence interval of the mean over runs.
+
+    Runs are drawn with replacement ``resamples`` times (NumPy's ``default_rng(seed)``, so
+    the interval is the same every time); the interval holds the middle ``level`` of the
+    resampled means, as ``scipy.stats.bootstrap(method="percentile")``. For a matrix of
+    runs x epochs, the same resamples give every epoch's interval.
+
+    Args:
+        values: One value per run (1-D), or runs x epochs (2-D).
+        level: The confidence level, such as 0.95.
+        resamples: The number of bootstrap resamples.
+        seed: The seed of the resampling.
+
+    Returns:
+        ``(low, high)``: arrays with one entry per epoch (0-d for 1-D values). NaN where
+        there are fewer than 2 runs or a value is NaN or infinite.
+
+    Examples:
+        >>> low, high = mean_interval([1.0, 2.0, 3.0, 4.0])
+        >>> bool(1.0 < low < 2.5 < high < 4.0)
+        True
+    """
+    a = np.asarray(values, dtype=np.float64)
+    matrix = a.reshape(1, 1) if a.ndim == 0 else a.reshape(a.shape[0], math.prod(a.shape[1:]))
+    runs = matrix.shape[0]
+    low = np.full(matrix.shape[1], math.nan)
+    high = low.copy()
+    finite = np.isfinite(matrix).all(axis=0) if runs else np.zeros(matrix.shape[1], bool)
+    if runs >= 2 and finite.any():
+        counts = _resample_counts(runs, resamples, seed)
+        columns = np.flatnonzero(finite)
+        tail = 50.0 * (1.0 - level)
+        for first in range(0, len(columns), _COLUMNS):  # memory: resamples x _COLUMNS
+            these = columns[first : first + _COLUMNS]
+            means = counts @ matrix[:, these] / runs
+            low[these], high[these] = np.percentile(means, [tail, 100.0 - tail], axis=0)
+    shape = a.shape[1:] if a.ndim else ()
+    return low.reshape(shape), high.reshape(shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_counts(runs: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each run is drawn in each resample (resamples x runs, read-only).
+
+    As counts, a resample's mean of every epoch is one matrix product, so memory is
+    resamples x epochs rather than resamples x runs x epochs. Cached: every configuration
+    with as many runs uses the same draws (a fixed seed makes them the same anyway), so a
+    table of many configurations draws once.
+    """
+    draws = np.random.default_rng(seed).integers(0, runs, size=(resamples, runs))
+    rows = np.arange(resamples)[:, None] * runs
+    counts = np.bincount((draws + rows).ravel(), minlength=resamples * runs)
+    out = counts.reshape(resamples, runs).astype(np.float64)
+    out.flags.writeable = False
+    return out
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """``P(X > Y) + P(X = Y) / 2`` for a run X drawn from ``x`` and a run Y from ``y``.
+
+    The Mann-Whitney U statistic of ``x`` against ``y`` over the ``len(x) * len(y)`` pairs,
+    as rliable's ``metrics.probability_of_improvement`` on one task (0.5 when ``x`` and
+    ``y`` are equal). NaN when either is empty or holds a NaN or an infinity.
+
+    Examples:
+        >>> probability_of_improvement([3.0, 4.0], [1.0, 3.0])  # 3 wins, 1 tie of 4 pairs
+        0.875
+    """
+    a = np.asarray(x, dtype=np.float64)[:, None]
+    b = np.asarray(y, dtype=np.float64)[None, :]
+    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.nan
+    wins = np.count_nonzero(a > b) + 0.5 * np.count_nonzero(a == b)
+    return float(wins / (a.size * b.size))

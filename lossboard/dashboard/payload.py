@@ -113,7 +113,7 @@ def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
         if band == "minmax":
             low, high = smallest, largest
         elif band == "ci":
-            low, high = _mean_interval()(matrix)
+            low, high = stats.mean_interval(matrix)
         else:
             spread = std if n > 1 else np.zeros(len(common))
             low, high = mean - spread, mean + spread
@@ -128,21 +128,6 @@ def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
         "min": numbers(smallest),
         "max": numbers(largest),
     }
-
-
-def _mean_interval() -> Any:
-    """``lossboard.compare.stats.mean_interval`` (issue 25's bootstrap interval of the mean).
-
-    Raises:
-        QueryError: When this version of lossboard does not have it yet.
-    """
-    found = getattr(stats, "mean_interval", None)
-    if found is None:
-        raise QueryError(
-            "band=ci: this lossboard has no lossboard.compare.stats.mean_interval (the 95% "
-            "bootstrap interval of the mean); pick band=std or band=minmax."
-        )
-    return found
 
 
 class Dashboard:

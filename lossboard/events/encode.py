@@ -67,6 +67,22 @@ def record(data: bytes) -> bytes:
     return length + struct.pack("<I", crcs[0]) + data + struct.pack("<I", crcs[1])
 
 
+def hparams_record(values: dict[str, Any], trial_id: str, wall_time: float) -> bytes:
+    """The record ``hp.hparams(values, trial_id=...)`` writes at step 0, without TensorFlow:
+    an event holding TensorBoard's ``hparams_pb`` summary (the HParams dashboard's session
+    start), for a run's own folder.
+
+    Examples:
+        >>> len(hparams_record({"lr": 0.1}, "run", 1.7e9)) > 16
+        True
+    """
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    summary = hp.hparams_pb(dict(values), trial_id=trial_id).SerializeToString()
+    event = b"\x09" + struct.pack("<d", wall_time) + b"\x2a" + varint(len(summary)) + summary
+    return record(event)
+
+
 class Points(NamedTuple):
     """Scalar points: point ``i`` is ``tags[tag[i]]`` = ``value[i]`` at ``step[i]``."""
 
@@ -194,6 +210,10 @@ class PointsFile:
     def write(self, points: Points) -> None:
         """Appends ``points`` (not yet flushed)."""
         self._file.write(encode(points))
+
+    def write_record(self, framed: bytes) -> None:
+        """Appends one framed record (``record`` or ``hparams_record``; not yet flushed)."""
+        self._file.write(framed)
 
     def flush(self) -> None:
         """Pushes what was written to the file system (raises ``OSError`` when that fails,

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from lossboard.events import files, framing
 from lossboard.events.encode import Points, PointsFile
+from lossboard.run_dirs import trial_id
 
 
 def prepare_run_dir(log_dir: str | os.PathLike) -> str:
@@ -133,34 +134,6 @@ def set_aside_hparams_files(log_dir: str) -> tuple[list[str], list[str]]:
 def run_writer(log_dir: str, chief: bool = True) -> RunWriter:
     """The writer of a run: a ``RunWriter`` on the chief, else a ``NoopRunWriter``."""
     return RunWriter(log_dir) if chief else NoopRunWriter(log_dir)
-
-
-def trial_id(log_dir: str) -> str:
-    """The run's trial in the HParams dashboard: its path from the working directory, and a
-    short hash of its absolute path.
-
-    The dashboard merges runs of one trial id into one row (averaging their metrics), so the
-    id must differ between runs: a folder's own name does not (``lr=0.1/seed0`` and
-    ``lr=0.01/seed0``), nor does a relative path written from two working directories. The
-    hash keeps ids apart; the path keeps them readable without a machine path.
-
-    Examples:
-        >>> trial_id("logs/sweep/lr=0.1/seed0")[:24]
-        'logs/sweep/lr=0.1/seed0 '
-    """
-    import hashlib
-
-    if files.is_remote(log_dir):
-        return log_dir.rstrip("/")
-    path = os.path.abspath(log_dir)
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        relative = path
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
-        relative = os.path.basename(path)
-    digest = hashlib.sha256(os.path.realpath(path).encode("utf-8", "replace")).hexdigest()[:8]
-    return f"{relative.replace(os.sep, '/')} ({digest})"
 
 
 class RunWriter:

@@ -336,11 +336,10 @@ function draw() {
 // numeric column behind each (as --csv and compare_groups give them).
 function sortKeys(table) {
   const numeric = table.numeric.header || [];
-  return table.header.map((name) => {
-    let best = -1;
-    numeric.forEach((n, i) => {
-      if (best < 0 && (n === name || n.startsWith(name + " "))) best = i;
-    });
+  return table.header.map((shown) => {
+    const name = shown.toLowerCase().replace(/[()]/g, "");  // "p vs best (Holm)": "... holm"
+    let best = numeric.indexOf(name);
+    if (best < 0) best = numeric.findIndex((n) => n.startsWith(name + " "));
     return best;
   });
 }
