@@ -185,6 +185,10 @@ def main(logdir: str = "logs", epochs: int = DEMO_EPOCHS) -> int:
     lossboard, tensorboard = _script("lossboard"), _script("tensorboard")
     seeds, mean = shlex.quote(seeds), shlex.quote(mean)  # paste-able with spaces in the path
     print(f"\nOpen the runs in TensorBoard (Scalars, HParams):  {tensorboard} --logdir {seeds}")
+    print(
+        f"Open their configurations, with bands over the seeds:  {tensorboard} --logdir {seeds}"
+        "  then the lossboard tab (http://localhost:6006/#lossboard)"
+    )
     print(f"Open the means over the seeds:  {tensorboard} --logdir {mean}")
     print(f"Compare them again:  {lossboard} compare {seeds} --over seed")
     print(f"A table for a paper:  {lossboard} compare {seeds} --over seed --latex table.tex")

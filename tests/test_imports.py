@@ -66,7 +66,7 @@ def test_every_import_then_device_configuration(tmp_path):
 
 # ----------------------------------------------------------------------------- the layout
 LIBRARY = Path(lossboard.__file__).parent
-FREE_OF_TENSORFLOW = ("events", "reader", "compare")
+FREE_OF_TENSORFLOW = ("events", "reader", "compare", "dashboard")
 SHIMS = ("plot.py", "aggregate.py")
 
 
@@ -130,8 +130,9 @@ def test_folders_show_the_paths():
 
 
 def test_tensorflow_free_parts_import_without_it():
-    """events/, reader/, compare/ (and the command line) work where TensorFlow is not even
-    importable: the reading and comparing side never needs it."""
+    """events/, reader/, compare/, dashboard/ (and the command line) work where TensorFlow is
+    not even importable: the reading and comparing side, and the TensorBoard plugin that
+    TensorBoard imports at start-up, never need it."""
     names = [
         n for n in _module_names() if n.split(".")[1:2] and n.split(".")[1] in FREE_OF_TENSORFLOW
     ]

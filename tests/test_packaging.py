@@ -20,6 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: Every module of the package, subfolders included, as paths inside it.
 MODULES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "lossboard").rglob("*.py"))
+#: The dashboard's frontend, served by the TensorBoard plugin: package data.
+STATIC = sorted(
+    p.relative_to(ROOT).as_posix()
+    for p in (ROOT / "lossboard" / "dashboard" / "static").glob("*.js")
+)
 JUNK = re.compile(r"(^|/)(tests|\.venv|\.nox|__pycache__|logs|site|dist|build|\.git)(/|$)|\.pyc$")
 
 
@@ -60,6 +65,7 @@ def test_sdist_holds_the_package_readme_license_and_config_only(dist):
     for needed in ("README.md", "LICENSE", "setup.cfg", "pyproject.toml", "PKG-INFO"):
         assert needed in names
     assert set(MODULES) <= set(names)
+    assert set(STATIC) <= set(names)
     assert [n for n in names if JUNK.search(n)] == []
 
 
@@ -70,8 +76,12 @@ def test_wheel_holds_the_package_and_its_command(dist):
         entry_points = whl.read(f"{info}/entry_points.txt").decode()
         metadata = whl.read(f"{info}/METADATA").decode()
     assert {n.split("/")[0] for n in names} == {"lossboard", info}
-    assert sorted(n for n in names if n.startswith("lossboard/")) == MODULES
+    assert sorted(n for n in names if n.startswith("lossboard/")) == sorted(MODULES + STATIC)
+    assert STATIC and "lossboard/dashboard/static/index.js" in STATIC
     assert "lossboard = lossboard.cli:main" in entry_points
+    assert "[tensorboard_plugins]\nlossboard = lossboard.dashboard.plugin:LossboardPlugin" in (
+        entry_points
+    )
     assert f"{info}/licenses/LICENSE" in names
     cfg = _setup_cfg()
     assert f"Requires-Python: {cfg['options']['python_requires']}" in metadata

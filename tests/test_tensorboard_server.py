@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import warnings
 from urllib.parse import quote
 
 import numpy as np
 import pytest
 from seeded import CONFIGS, lossboard_cli, write_seeded_runs
+from tensorboard_process import get_json as _get
+from tensorboard_process import serve as _serve
 
 from lossboard import LossLogger
 
@@ -21,19 +18,6 @@ pytestmark = pytest.mark.slow
 
 #: Two runs whose folders share their last name, as a sweep's `lr=.../seed0` runs do.
 RUNS = {"lr=0.1/seed0": 0.1, "lr=0.01/seed0": 0.01}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, body: dict | None = None):
-    headers = {"X-XSRF-Protected": "1", "Content-Type": "application/json"}
-    data = None if body is None else json.dumps(body).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as r:
-        return json.loads(r.read())
 
 
 @pytest.fixture(scope="module")
@@ -72,47 +56,6 @@ def served(tmp_path_factory):
                 expected[(name, "train", "epoch_kl", epoch)] = (cat * cat).mean()
                 expected[(name, "validation", "epoch_loss", epoch)] = vcat.mean()
     yield from _serve(root, 2 * len(RUNS), expected)
-
-
-def _serve(root, runs: int, payload):
-    """Starts `tensorboard --logdir root` on 127.0.0.1; yields (base_url, payload) once it
-    lists ``runs`` runs; stops it afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(root),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--reload_interval",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if len(_get(base + "/data/runs")) >= runs:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"tensorboard did not start: {proc.stderr.read().decode()[-2000:]}"
-                )
-            time.sleep(0.5)
-        yield base, payload
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_runs_and_tags_are_served(served):

@@ -9,7 +9,12 @@
    Series dashboard is left out: headless Chromium leaves its charts blank (they draw on a WebGL
    canvas that loads lazily), and a picture of empty charts would mislead;
 3. draws ``lossboard plot`` of the seeds, run by run and ``--over seed`` (bands of the std and
-   of the 95% bootstrap interval of the mean).
+   of the 95% bootstrap interval of the mean);
+4. screenshots the ``lossboard`` tab (the dashboard of configurations over seeds, served by
+   lossboard's TensorBoard plugin) of the seeds, in TensorBoard's light and dark themes.
+
+``--only NAME ...`` makes only the pictures named (``--only tensorboard-lossboard.png``), so
+a change to one dashboard does not rewrite every picture.
 
 Every picture carries a PNG text chunk ``lossboard-demo`` with ``lossboard.demo.shape()``;
 ``tests/test_docs.py`` checks it against the demo's constants, so a change to the demo that
@@ -68,8 +73,12 @@ def stamp(path: str, text: str) -> None:
         f.write(_SIGNATURE + chunks[0] + mine + b"".join(chunks[1:]))  # after IHDR
 
 
-def screenshots(cwd: str, logdir: str, pages: tuple[tuple[str, str], ...]) -> list[str]:
-    """Serves ``logdir`` (relative to ``cwd``) with TensorBoard; screenshots each page."""
+def screenshots(cwd: str, logdir: str, pages: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Serves ``logdir`` (relative to ``cwd``) with TensorBoard; screenshots each page
+    (``(picture, fragment, *chromium flags)``) that ``--only`` names, or every page."""
+    pages = tuple(p for p in pages if _wanted(p[0]))
+    if not pages:
+        return []
     chromium = find_chromium()
     port = free_port()
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir]
@@ -77,16 +86,25 @@ def screenshots(cwd: str, logdir: str, pages: tuple[tuple[str, str], ...]) -> li
     written = []
     with served(command, f"http://127.0.0.1:{port}/data/runs", cwd=cwd, timeout=60):
         time.sleep(3)  # TensorBoard answers before it has loaded every run
-        for picture, fragment in pages:
+        for picture, fragment, *flags in pages:
             url = f"http://127.0.0.1:{port}/{fragment}"
             budget = "--virtual-time-budget=60000"
             path = os.path.join(HERE, picture)
-            screenshot(chromium, url, path, "1400,1000", budget)
+            screenshot(chromium, url, path, "1400,1000", budget, *flags)
             written.append(path)
     return written
 
 
+ONLY: list[str] = []  # the pictures to make (``--only``); empty: all
+
+
+def _wanted(picture: str) -> bool:
+    return not ONLY or picture in ONLY
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--only"]:
+        ONLY.extend(sys.argv[2:])
     from lossboard import demo
     from lossboard.compare.aggregate import aggregate_root
     from lossboard.compare.plot import plot_runs
@@ -99,30 +117,32 @@ def main() -> int:
     points, hparams = read_root(seeds)
     aggregate_root(points, hparams, ["seed"], mean, source=seeds)
     shape = demo.shape()
-    pictures = [os.path.join(HERE, name) for name in ("curves.png", "curves-over-seed.png")]
-    pictures.append(os.path.join(HERE, "curves-over-seed-ci.png"))
-    plot_runs(points, pictures[0], title=f"lossboard plot: the demo's runs ({shape})")
-    plot_runs(
-        points,
-        pictures[1],
-        over=["seed"],
-        hparams=hparams,
-        title=f"lossboard plot --over seed: mean ± std of {len(demo.DEMO_SEEDS)} seeds",
+    pictures = []
+    plots = (
+        ("curves.png", {}, f"lossboard plot: the demo's runs ({shape})"),
+        (
+            "curves-over-seed.png",
+            {"over": ["seed"], "hparams": hparams},
+            f"lossboard plot --over seed: mean ± std of {len(demo.DEMO_SEEDS)} seeds",
+        ),
+        (
+            "curves-over-seed-ci.png",
+            {"over": ["seed"], "hparams": hparams, "band": "ci"},
+            f"lossboard plot --over seed --band ci: {len(demo.DEMO_SEEDS)} seeds",
+        ),
     )
-    plot_runs(
-        points,
-        pictures[2],
-        over=["seed"],
-        hparams=hparams,
-        band="ci",
-        title=f"lossboard plot --over seed --band ci: {len(demo.DEMO_SEEDS)} seeds",
-    )
+    for name, options, title in plots:
+        if _wanted(name):
+            pictures.append(os.path.join(HERE, name))
+            plot_runs(points, pictures[-1], title=title, **options)
     pictures += screenshots(
         cwd,
         seeds,
         (
             ("tensorboard-scalars.png", "#scalars&tagFilter=epoch_loss"),
             ("tensorboard-hparams.png", "#hparams"),
+            ("tensorboard-lossboard.png", "#lossboard"),
+            ("tensorboard-lossboard-dark.png", "#lossboard", "--force-dark-mode"),
         ),
     )
     pictures += screenshots(

@@ -168,6 +168,23 @@ def open_sized(path: str) -> tuple[IO[bytes], int]:
     return open(path, "rb"), info.st_size  # noqa: SIM115 - the caller closes it
 
 
+def version(path: str) -> tuple[int, int] | None:
+    """``(size, modification time in ns)`` of a file, or None when it cannot be stat'ed.
+
+    Examples:
+        >>> version("no-such-file") is None
+        True
+    """
+    try:
+        if is_remote(path):
+            info = _gfile().stat(path)
+            return int(info.length), int(info.mtime_nsec)
+        found = os.stat(path)
+    except Exception:  # noqa: BLE001 - gone, unreadable, or TF's own error types
+        return None
+    return found.st_size, found.st_mtime_ns
+
+
 def read_from(path: str, start: int) -> bytes:
     """The bytes of a local file from ``start`` to its end (raises ``OSError``)."""
     with open(path, "rb") as handle:

@@ -4,6 +4,8 @@
   ``read_root``, ``load``) and checked (``read_back``); ``EventFileWarning``.
 - ``table.py``: ``Table``, the column table (one row per point, newest point per step)
   that compare, plot, aggregate and grouping all consume; ``Series``, one curve as two arrays.
+- ``cache.py``: ``RootCache``, a root read again and again (the TensorBoard dashboard's
+  reloads), reading only the event files whose size or modification time changed.
 
 Examples:
     >>> from lossboard.reader import read_root

@@ -19,7 +19,7 @@ import fnmatch
 import os
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -533,13 +533,52 @@ def read_file(
     return points, hparams
 
 
+#: One event file read: its wanted points (tag codes index the names), its tag names, its hparams.
+FileRead = tuple[Piece, list[str], dict[str, Any]]
+
+
+class FileCache(Protocol):
+    """Event files read before, for ``read_table`` (``lossboard.reader.cache.FileCache``)."""
+
+    def get(self, path: str, last: bool) -> FileRead | None:
+        """What ``path`` held when read, if it has not changed since; else None."""
+
+    def put(self, path: str, last: bool, found: FileRead) -> None:
+        """Keeps what ``path`` holds now."""
+
+
+def read_points(path: str, tags: Iterable[str] | str | None = None, last: bool = True) -> FileRead:
+    """The wanted scalars of one event file as columns, its tag names and its hparams.
+
+    Args:
+        path: The event file.
+        tags: Tag names or shell patterns to read; None reads all.
+        last: Whether it is the newest event file of its folder: a record cut short at its
+            end is then a writer at work, not damage (see ``records``).
+
+    Examples:
+        >>> piece, names, hparams = read_points("run/train/events.out.tfevents.1")  # doctest: +SKIP
+        >>> names, piece.step.tolist()  # doctest: +SKIP
+        (['epoch_loss'], [0, 1])
+    """
+    names = _Tags(_matcher(tags))
+    piece, hparams = _read_points(os.fspath(path), names, last)
+    return piece, names.names, hparams
+
+
 def read_table(
     root: str | os.PathLike,
     *,
     tags: Iterable[str] | str | None = None,
     splits: Iterable[str] | str | None = None,
+    cache: FileCache | None = None,
+    listed: tuple[list[str], list[str]] | None = None,
 ) -> Table:
     """Every wanted scalar under ``root`` as columns (see ``read_root`` for the rules).
+
+    ``cache`` keeps each file read and gives it back while the file is unchanged
+    (``lossboard.reader.cache``: a dashboard's reloads read only the files that changed);
+    ``listed``: ``(event_files(root, aggregated), aggregated)``, when the caller just walked.
 
     Examples:
         >>> table = read_table("logs", tags="epoch_*")  # doctest: +SKIP
@@ -556,21 +595,29 @@ def read_table(
     names = _Tags(_matcher(tags))
     groups: dict[tuple[str, str], list[Piece]] = {}
     hparams: dict[str, dict[str, Any]] = {}
-    aggregated: list[str] = []
-    paths = list(event_files(root, aggregated))
+    if listed is None:
+        aggregated: list[str] = []
+        paths = list(event_files(root, aggregated))
+    else:
+        paths, aggregated = listed
     runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
     newest = {files.dirname(path): path for path in paths}  # each folder's last, in name order
     wanted = []
     for path in paths:
         run, split = run_and_split(root, path, runs_with_splits)
         if not split or split_wanted(split):  # a run's own folder is read for its hparams
-            wanted.append((path, run, split))
+            wanted.append((path, run, split, newest[files.dirname(path)] == path))
     for first in range(0, len(wanted), _BATCH):
         chunk = wanted[first : first + _BATCH]
-        done = _read_batch([path for path, _, _ in chunk], names)
-        for path, run, split in chunk:
-            last = newest[files.dirname(path)] == path
-            piece, file_hparams = done.get(path) or _read_points(path, names, last)
+        kept = {p: _recoded(cache.get(p, last), names) for p, _, _, last in chunk} if cache else {}
+        done = _read_batch([p for p, _, _, _ in chunk if kept.get(p) is None], names)
+        for path, run, split, last in chunk:
+            found = kept.get(path)
+            if found is None:
+                found = done.get(path) or _read_points(path, names, last)
+                if cache is not None:
+                    cache.put(path, last, (found[0], names.names, found[1]))
+            piece, file_hparams = found
             if file_hparams:  # the newest set of the run wins whole (files come oldest first)
                 hparams[run] = dict(file_hparams)
             if split_wanted(split):
@@ -578,6 +625,15 @@ def read_table(
     table = table_.assemble(groups, names.names, hparams)
     table.aggregated = aggregated
     return table
+
+
+def _recoded(found: FileRead | None, names: _Tags) -> tuple[Piece, dict[str, Any]] | None:
+    """A kept file's points with its tag codes in ``names``'s (None: not kept)."""
+    if found is None:
+        return None
+    piece, tags, file_hparams = found
+    codes = np.array([names.code(t) for t in tags], np.int32)
+    return Piece(codes[piece.tag], piece.step, piece.value, piece.wall_time), file_hparams
 
 
 def read_root(
