@@ -360,13 +360,14 @@ def method_notes(table: GroupTable) -> list[str]:
     return notes
 
 
-def _notes(table: GroupTable) -> list[str]:
+def notes(table: GroupTable) -> list[str]:
+    """The lines under the table: ranking, method, and what was left out or diverged."""
     missing = [r.config.name for r in table.rows if table.split not in r.splits]
-    notes = ranking_notes(table.tag, table.split, missing, kind="configurations")
-    notes[0] = notes[0].replace("final", "mean final", 1)
-    notes += method_notes(table)
+    lines = ranking_notes(table.tag, table.split, missing, kind="configurations")
+    lines[0] = lines[0].replace("final", "mean final", 1)
+    lines += method_notes(table)
     for r in table.rows:
-        notes += [
+        lines += [
             f"{r.config.name}: {', '.join(runs)} {'has' if len(runs) == 1 else 'have'} no "
             f"{split} values, so its {split} columns are empty (a mean of some runs only "
             "would not compare)."
@@ -375,7 +376,7 @@ def _notes(table: GroupTable) -> list[str]:
         for split, sp in r.splits.items():
             if not sp.finals:
                 lo, hi = sp.reached
-                notes.append(
+                lines.append(
                     f"{r.config.name}: its runs share no {split} epoch (each has "
                     f"{lo if lo == hi else f'{lo} to {hi}'} epoch(s), at other steps), so it "
                     f"has no final or best {split} value; compare its runs with lossboard "
@@ -383,14 +384,14 @@ def _notes(table: GroupTable) -> list[str]:
                 )
             if runs := sp.diverged("final"):
                 ranked_last = ", and it is listed last" if split == table.split else ""
-                notes.append(
+                lines.append(
                     f"{r.config.name}: {', '.join(runs)} ended with a NaN or infinite {split} "
                     f"value, so its final {split} iqm, interval and probability are NaN"
                     f"{ranked_last} (a diverged run is not averaged away)."
                 )
             best_only = [x for x in sp.diverged("best") if x not in sp.diverged("final")]
             if best_only:
-                notes.append(
+                lines.append(
                     f"{r.config.name}: {', '.join(best_only)} reached a NaN or infinite best "
                     f"{split} value before its final one, so its best {split} iqm and "
                     "interval are NaN (in the CSV)."
@@ -401,11 +402,11 @@ def _notes(table: GroupTable) -> list[str]:
         if any(s.reached[0] != s.reached[1] for s in r.splits.values())
     ]
     if uneven:
-        notes.append(
+        lines.append(
             "Runs of " + ", ".join(uneven) + " reached different epochs: values are taken at "
             "the epochs all of a configuration's runs reached (epochs: common (fewest-most))."
         )
-    return notes
+    return lines
 
 
 def _strings(table: GroupTable) -> tuple[list[str], list[list[str]]]:
@@ -420,12 +421,12 @@ def as_text(table: GroupTable) -> str:
     title = (
         f"{table.tag}: {len(table.rows)} configuration(s) over {', '.join(table.over)}, best first"
     )
-    return render_text(title, *_strings(table), _notes(table))
+    return render_text(title, *_strings(table), notes(table))
 
 
 def as_markdown(table: GroupTable) -> str:
     """A Markdown table with the same columns as the text table."""
-    return render_markdown(*_strings(table), _notes(table))
+    return render_markdown(*_strings(table), notes(table))
 
 
 def as_csv(table: GroupTable) -> str:
@@ -467,7 +468,7 @@ def as_latex(table: GroupTable) -> str:
     head.append("P(best better)")
     lines = [
         "% Made by lossboard compare --over " + " ".join(table.over) + f" (tag {table.tag}).",
-        *(f"% {latex_text(n)}" for n in _notes(table)),
+        *(f"% {latex_text(n)}" for n in notes(table)),
         "% Needs \\usepackage{booktabs}.",
         "\\begin{tabular}{l" + "l" * len(names) + "r" + "lr" * len(splits) + "r}",
         "\\toprule",

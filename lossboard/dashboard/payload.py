@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lossboard.compare import stats
-from lossboard.compare.config_table import GroupTable, _notes, summarize_groups, table_cells
+from lossboard.compare.config_table import GroupTable, notes, summarize_groups, table_cells
 from lossboard.compare.configurations import curves, group_runs, source_runs
 from lossboard.dashboard.query import Query, QueryError, parse
 from lossboard.layout import EPOCH_PREFIX, SPLITS
@@ -289,7 +289,7 @@ def rank(table: Table, query: Query) -> Ranked:
             "cells": [[plain(c) for c in line] for line in text_cells],
             "numeric": {"header": header, "cells": [[plain(c) for c in line] for line in cells]},
         },
-        _notes(grouped) if grouped.rows else [f"No run has the tag {query.tag!r}."],
+        notes(grouped) if grouped.rows else [f"No run has the tag {query.tag!r}."],
     )
 
 
