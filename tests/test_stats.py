@@ -130,3 +130,25 @@ def test_holm_is_the_step_down_correction(p):
 def test_holm_leaves_nan_out_of_the_count():
     assert holm([0.01, math.nan, 0.02])[0] == pytest.approx(0.02)
     assert math.isnan(holm([0.01, math.nan, 0.02])[1])
+
+
+@pytest.mark.parametrize("runs", [2, 3, 4, 5, 6, 7, 12])
+def test_few_runs_take_the_distinct_resamples_and_give_numpys_percentiles(runs):
+    """2-6 runs are computed from their distinct resamples (``Resamples.percentiles``); the
+    result is NumPy's percentile of all 10,000 resampled means, ties and NaN columns too."""
+    from lossboard.compare.stats import _resamples
+
+    rng = np.random.default_rng(runs)
+    matrix = rng.normal(size=(runs, 150))
+    matrix[:, 3] = 0.25  # every run equal
+    matrix[:, 4] = np.round(matrix[:, 4])  # ties
+    matrix[0, 5] = np.inf
+    low, high = mean_interval(matrix)
+    drawn = _resamples(runs, RESAMPLES, 0)
+    assert (drawn.distinct is not None) == (runs <= 6)
+    finite = np.isfinite(matrix).all(axis=0)
+    ref = np.percentile(drawn.counts @ matrix[:, finite] / runs, [2.5, 97.5], axis=0)
+    np.testing.assert_allclose(low[finite], ref[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(high[finite], ref[1], rtol=1e-12, atol=1e-15)
+    assert low[3] == high[3] == pytest.approx(0.25, abs=1e-15)
+    assert np.isnan(low[5]) and np.isnan(high[5])
