@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossboard.reader.table import Series, Table
+from lossboard.reader.table import Piece, Series, Table, assemble
 
 ROWS = st.lists(
     st.tuples(
@@ -65,3 +65,56 @@ def test_a_series_reads_values_at_steps_and_comes_from_a_mapping():
     assert curve.steps.tolist() == [1, 2, 3]
     np.testing.assert_array_equal(curve.at(np.array([1, 3])), [2.0, 0.5])
     assert Series.of(curve) is curve
+
+
+PARTS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b/seed0", "c"]),
+        st.sampled_from(["train", "validation", ""]),
+        st.lists(
+            st.tuples(
+                st.sampled_from([0, 1, 2]),  # tag code
+                st.one_of(st.integers(0, 5), st.sampled_from([-3, 2**40, 2**62])),  # step
+                st.sampled_from([0.0, 1.0, 2.0]),  # wall time: ties are frequent
+            ),
+            max_size=8,
+        ),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PARTS)
+def test_assemble_keeps_the_newest_point_of_each_step_as_reading_would(parts):
+    # Every file's points, in read order; of a step given twice the newest wall time wins,
+    # and of equal wall times the one read last (a resumed run's rewrite).
+    names = ["epoch_loss", "epoch_acc", "batch_loss"]
+    expected: dict = {}
+    pieces = []
+    value = 0.0
+    for run, split, points in parts:
+        columns = [[], [], [], []]
+        for tag, step, wall in points:
+            value += 1.0
+            key = (run, split, names[tag], step)
+            if key not in expected or wall >= expected[key][1]:
+                expected[key] = (value, wall)
+            for column, x in zip(columns, (tag, step, value, wall), strict=True):
+                column.append(x)
+        dtypes = (np.int32, np.int64, np.float64, np.float64)
+        pieces.append((run, split, Piece(*(np.array(c, d) for c, d in zip(columns, dtypes)))))
+    table = assemble(pieces, names, {})
+    got = {
+        (table.runs[r], table.splits[s], table.tags[t], st_): (v, w)
+        for r, s, t, st_, v, w in zip(table.run.tolist(), table.split.tolist(),
+                                      table.tag.tolist(), table.step.tolist(),
+                                      table.value.tolist(), table.wall_time.tolist())
+    }  # fmt: skip
+    assert got == expected
+    assert len(got) == len(table)
+    keys = list(zip(table.run.tolist(), table.split.tolist(), table.tag.tolist(),
+                    table.step.tolist()))  # fmt: skip
+    assert keys == sorted(keys)  # sorted by run, split, tag, step
+    assert table.runs == sorted({run for run, _, _ in parts})
+    assert table.tags == sorted(names)

@@ -61,14 +61,20 @@ def masked_crc32c_at(block: np.ndarray, heads: np.ndarray, length: int) -> np.nd
         # for the NumPy loop (a 60-byte record), which dominated reading many small runs.
         crcs = [masked_crc32c(block[h : h + length].tobytes()) for h in heads.tolist()]
         return np.array(crcs, np.uint32)
+    # Each record's bytes copied out in one gather (a row each), then crunched 4 at a time.
+    windows = np.lib.stride_tricks.as_strided(
+        block, (max(len(block) - length + 1, 0), length), (1, 1), writeable=False
+    )
+    rows = windows[heads]
+    words = length // 4
+    columns = np.ascontiguousarray(rows[:, : 4 * words]).view("<u4").T.copy()
     crc = np.full(len(heads), 0xFFFFFFFF, np.uint32)
     t0, t1, t2, t3 = _SLICES
-    words = length // 4
-    for offset in range(0, 4 * words, 4):
-        x = crc ^ at(block, heads + offset, "<u4")
+    for column in columns:
+        x = crc ^ column
         crc = t3[x & 0xFF] ^ t2[(x >> 8) & 0xFF] ^ t1[(x >> 16) & 0xFF] ^ t0[x >> 24]
-    for offset in range(4 * words, length):
-        crc = t0[(crc ^ block[heads + offset]) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
+    for byte in rows[:, 4 * words :].T:
+        crc = t0[(crc ^ byte) & np.uint32(0xFF)] ^ (crc >> np.uint32(8))
     return _mask(crc ^ np.uint32(0xFFFFFFFF))
 
 
@@ -283,25 +289,52 @@ def whole_prefix(data: bytes) -> int:
     return pos + frame(np.frombuffer(data, np.uint8)[pos:]).end
 
 
-def chain(data: bytes) -> list[tuple[int, int]] | None:
-    """``(start, length)`` of each record's data when the lengths in ``data`` chain from its
-    first byte to its last; None when they do not (a cut or corrupt file). Checksums are not
-    checked here: ``masked_crc32c_at`` and ``bad_data`` check many files' records at once.
+def chains(block: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The records of many files laid end to end in ``block``, found in step.
+
+    File ``k`` is ``block[bounds[k]:bounds[k + 1]]``. A file whose lengths chain from its
+    first byte to its last is sound; one whose do not (cut or corrupt) is left out.
+    Checksums are not checked here: ``masked_crc32c_at`` and ``bad_data`` check many files'
+    records at once.
+
+    Fast path: a record's start depends on the one before, which cost a Python step per
+    record (2 us; 5 s for 4,000 runs of 100 epochs). Here all files take their k-th step
+    together, one NumPy gather per step, so the cost follows the longest file's record count.
+
+    Args:
+        block: The files' bytes, followed by at least 8 bytes of padding.
+        bounds: Where each file starts, and where the last one ends (``len(files) + 1``).
+
+    Returns:
+        ``starts`` and ``lengths`` of the sound files' records' data, in block order, and
+            the index of the file that holds each (``owners``).
 
     Examples:
         >>> from lossboard.events.encode import record
-        >>> chain(record(b"ab") + record(b"c"))
-        [(12, 2), (30, 1)]
-        >>> chain(record(b"ab")[:-1]) is None
-        True
+        >>> laid = [record(b"ab") + record(b"c"), record(b"de")[:-1], record(b"f")]
+        >>> block = np.frombuffer(b"".join(laid) + bytes(8), np.uint8)
+        >>> bounds = np.cumsum([0] + [len(f) for f in laid])  # the second file is cut short
+        >>> [x.tolist() for x in chains(block, bounds)]
+        [[12, 30, 64], [2, 1, 1], [0, 0, 2]]
     """
-    out, pos, n = [], 0, len(data)
-    while pos < n:
-        if pos + HEADER > n:
-            return None
-        (length,) = struct.unpack_from("<Q", data, pos)
-        if pos + length + OVERHEAD > n:
-            return None
-        out.append((pos + HEADER, length))
-        pos += length + OVERHEAD
-    return out
+    bounds = np.asarray(bounds, np.int64)
+    pos, end = bounds[:-1].copy(), bounds[1:]
+    sound = np.ones(len(pos), bool)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    alive = np.flatnonzero(pos < end)
+    while alive.size:
+        here = pos[alive]
+        room = end[alive] - here - OVERHEAD  # the most data a record here can hold
+        length = _u64(block, here)  # in the padding when the header is cut: refused below
+        ok = (room >= 0) & (length <= room.clip(0).astype(np.uint64))
+        sound[alive[~ok]] = False
+        alive, here, length = alive[ok], here[ok], length[ok].astype(np.int64)
+        found.append((here + HEADER, length, alive))
+        pos[alive] = here + length + OVERHEAD
+        alive = alive[pos[alive] < end[alive]]
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts, lengths, owners = (np.concatenate(c) for c in zip(*found, strict=True))
+    keep = np.argsort(starts, kind="stable")
+    keep = keep[sound[owners[keep]]]
+    return starts[keep], lengths[keep], owners[keep]

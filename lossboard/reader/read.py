@@ -220,18 +220,14 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
 
     Fast path: a run of a few epochs leaves files of a few records each, and the vectorized
     path's fixed cost (~500 us of NumPy calls a file) made reading thousands of runs slow.
-    Here the files' bytes are joined into one block (their records found in Python, ~1 us
-    each) and checked and decoded by the same vectorized code, once for all of them. A file
+    Here the files' bytes are joined into one block (their records found in step, see
+    ``framing.chains``) and checked and decoded by the same vectorized code, once for all of them. A file
     that is not plainly sound (larger than ``_SMALL``, remote, unreadable, cut, corrupt, a
     record that is not an event, a value to warn about) is left out of the result, for the
     vectorized path to read and report one by one: the results are the same either way.
     """
     datas: list[bytes] = []
-    kept: list[str] = []
-    starts: list[int] = []
-    lengths: list[int] = []
-    owners: list[int] = []
-    offset = 0
+    read: list[str] = []
     for path in paths:
         if files.is_remote(path):
             continue
@@ -241,21 +237,18 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
             continue
         with handle:
             data = handle.read(_SMALL + 1) if size <= _SMALL else b""
-        found = records_.chain(data) if 0 < len(data) <= _SMALL and len(data) == size else None
-        if found is None:
-            continue
-        owners += [len(kept)] * len(found)
-        starts += [offset + start for start, _ in found]
-        lengths += [length for _, length in found]
-        kept.append(path)
-        datas.append(data)
-        offset += len(data)
+        if 0 < len(data) <= _SMALL and len(data) == size:
+            read.append(path)
+            datas.append(data)
+    bounds = np.cumsum([0] + [len(d) for d in datas])
+    offset = int(bounds[-1])
     padded_block = np.zeros(offset + events.PAD, np.uint8)
     padded_block[:offset] = np.frombuffer(b"".join(datas), np.uint8)
     block = padded_block[:offset]
-    start = np.array(starts, np.int64)
-    length = np.array(lengths, np.int64)
-    owner = np.array(owners, np.int64)
+    start, length, owner = records_.chains(padded_block, bounds)
+    sound = np.unique(owner)
+    kept = [read[k] for k in sound.tolist()]
+    owner = np.searchsorted(sound, owner)
     heads = start - records_.HEADER
     bad = records_.masked_crc32c_at(block, heads, 8) != records_.at(block, heads + 8, "<u4")
     bad |= records_.bad_data(block, start, length)
@@ -593,20 +586,23 @@ def read_table(
         )
     split_wanted = _matcher(splits)
     names = _Tags(_matcher(tags))
-    groups: dict[tuple[str, str], list[Piece]] = {}
+    parts: list[tuple[str, str, Piece]] = []
     hparams: dict[str, dict[str, Any]] = {}
     if listed is None:
         aggregated: list[str] = []
         paths = list(event_files(root, aggregated))
     else:
         paths, aggregated = listed
-    runs_with_splits = split_parents(root, paths)  # a run named train is a run, not a split
-    newest = {files.dirname(path): path for path in paths}  # each folder's last, in name order
-    wanted = []
+    by_folder: dict[str, list[str]] = {}  # a folder's files are listed together, by name
     for path in paths:
-        run, split = run_and_split(root, path, runs_with_splits)
+        by_folder.setdefault(files.dirname(path), []).append(path)
+    # a run named train is a run, not a split
+    runs_with_splits = split_parents(root, [in_folder[0] for in_folder in by_folder.values()])
+    wanted = []
+    for in_folder in by_folder.values():
+        run, split = run_and_split(root, in_folder[0], runs_with_splits)
         if not split or split_wanted(split):  # a run's own folder is read for its hparams
-            wanted.append((path, run, split, newest[files.dirname(path)] == path))
+            wanted += [(path, run, split, path == in_folder[-1]) for path in in_folder]
     for first in range(0, len(wanted), _BATCH):
         chunk = wanted[first : first + _BATCH]
         kept = {p: _recoded(cache.get(p, last), names) for p, _, _, last in chunk} if cache else {}
@@ -621,8 +617,8 @@ def read_table(
             if file_hparams:  # the newest set of the run wins whole (files come oldest first)
                 hparams[run] = dict(file_hparams)
             if split_wanted(split):
-                groups.setdefault((run, split), []).append(piece)
-    table = table_.assemble(groups, names.names, hparams)
+                parts.append((run, split, piece))
+    table = table_.assemble(parts, names.names, hparams)
     table.aggregated = aggregated
     return table
 

@@ -185,41 +185,83 @@ class Series(NamedTuple):
 
 
 def assemble(
-    groups: dict[tuple[str, str], list[Piece]],
+    parts: Sequence[tuple[str, str, Piece]],
     tag_names: list[str],
     hparams: dict[str, dict[str, Any]],
 ) -> Table:
-    """Newest point per (run, split, tag, step), sorted, as one set of columns."""
+    """Newest point per (run, split, tag, step), sorted, as one set of columns.
+
+    Args:
+        parts: ``(run, split, points)`` of each file, in the order the files were read.
+        tag_names: The names of the pieces' tag codes.
+        hparams: Each run's hparams.
+
+    Of a step written twice, the value with the newest wall time is kept; ties go to the one
+    read last, as a resumed run's rewrite comes after the original.
+
+    Fast path: all the points are sorted in one stable NumPy sort, with no Python step per
+    run or file (a per-file loop took 0.9 s of 4,000 runs' 5 s), and the rare steps written
+    twice are settled among themselves.
+
+    Examples:
+        >>> old = Piece(np.array([0, 0]), np.array([0, 1]), np.array([1.0, 2.0]), np.zeros(2))
+        >>> new = Piece(np.array([0]), np.array([1]), np.array([3.0]), np.ones(1))
+        >>> t = assemble([("a", "train", old), ("a", "train", new)], ["loss"], {})
+        >>> t.step.tolist(), t.value.tolist()
+        ([0, 1], [1.0, 3.0])
+    """
     tags = sorted(tag_names)
     rank = np.zeros(len(tag_names), np.int32)
     rank[np.argsort(np.array(tag_names, dtype=object), kind="stable")] = np.arange(len(tags))
-    keys = sorted(groups)
-    runs = sorted({run for run, _ in keys})
-    splits = sorted({split for _, split in keys})
+    runs = sorted({run for run, _, _ in parts})
+    splits = sorted({split for _, split, _ in parts})
     run_code = {name: i for i, name in enumerate(runs)}  # a dict: list.index is quadratic
     split_code = {name: i for i, name in enumerate(splits)}
-    done: list[tuple[int, int, Piece]] = []
-    for key in keys:
-        piece = Piece.concat(groups.pop(key))
-        piece.tag = rank[piece.tag]
-        done.append((run_code[key[0]], split_code[key[1]], _newest(piece)))
-    total = sum(len(p.step) for _, _, p in done)
-    out = {f: np.empty(total, d) for f, d in zip(FIELDS, DTYPES, strict=True)}
-    run: np.ndarray = np.empty(total, _code_dtype(len(runs)))
-    split: np.ndarray = np.empty(total, _code_dtype(len(splits)))
-    at = 0
-    done.reverse()
-    while done:  # each piece is dropped once copied: memory stays one copy of the points
-        r, sp, piece = done.pop()
-        end = at + len(piece.step)
-        run[at:end], split[at:end] = r, sp
-        for f in FIELDS:
-            out[f][at:end] = getattr(piece, f)
-        at = end
-    tag: np.ndarray = out["tag"].astype(_code_dtype(len(tags)))
+    codes = [run_code[run] * len(splits) + split_code[split] for run, split, _ in parts]
+    by_group = sorted(range(len(parts)), key=codes.__getitem__)  # stable: files keep order
+    pieces = [parts[i][2] for i in by_group]
+    sizes = np.array([len(p.step) for p in pieces], np.int64)
+    group = np.repeat(np.array([codes[i] for i in by_group], np.int64), sizes)
+    piece = Piece.concat(pieces)
+    tag = rank[piece.tag] if len(piece.tag) else piece.tag
+    order = _sorted_order(group, tag, piece.step, piece.wall_time)
+    group = group[order]
+    run = (group // max(len(splits), 1)).astype(_code_dtype(len(runs)))
+    split = (group % max(len(splits), 1)).astype(_code_dtype(len(splits)))
     return Table(
-        run, split, tag, out["step"], out["value"], out["wall_time"], runs, splits, tags, hparams
-    )
+        run, split, tag[order].astype(_code_dtype(len(tags))), piece.step[order],
+        piece.value[order], piece.wall_time[order], runs, splits, tags, hparams,
+    )  # fmt: skip
+
+
+def _sorted_order(
+    group: np.ndarray, tag: np.ndarray, step: np.ndarray, wall_time: np.ndarray
+) -> np.ndarray:
+    """The rows sorted by (group, tag, step), one per (group, tag, step): the newest."""
+    n = len(step)
+    if n < 2:
+        return np.arange(n)
+    span = int(step.max()) - int(step.min()) + 1
+    if (int(group.max()) + 1) * (int(tag.max()) + 1) * span < 1 << 62:
+        # Fast path: one int64 key, sorted once (lexsort on three keys costs three sorts).
+        key = (group * (int(tag.max()) + 1) + tag) * span + (step - step.min())
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        same = key[1:] == key[:-1]
+    else:
+        order = np.lexsort((step, tag, group))
+        g, t, s = group[order], tag[order], step[order]
+        same = (g[1:] == g[:-1]) & (t[1:] == t[:-1]) & (s[1:] == s[:-1])
+    if not same.any():
+        return order
+    # A step written twice: of each such run of rows (in read order), the newest wall time,
+    # the last read among equals.
+    first = np.concatenate([[True], ~same])
+    run_of = np.cumsum(first) - 1
+    within = np.lexsort((wall_time[order], run_of))  # stable: ties stay in read order
+    last = np.ones(n, bool)
+    last[:-1] = run_of[within][1:] != run_of[within][:-1]
+    return order[np.sort(within[last])]
 
 
 def _code_dtype(count: int) -> type:
@@ -227,19 +269,3 @@ def _code_dtype(count: int) -> type:
         if count < np.iinfo(dtype).max:
             return dtype
     return np.int64
-
-
-def _newest(piece: Piece) -> Piece:
-    """Sorted by (tag, step); of a step written twice, the one with the newest wall time.
-
-    Ties go to the one read last, as a resumed run's rewrite comes after the original.
-    """
-    tag, step = piece.tag, piece.step
-    if len(tag) < 2 or ((tag[1:] == tag[0]).all() and (step[1:] > step[:-1]).all()):
-        return piece  # Fast path: one tag, each step once and in order (reading one tag)
-    order = np.lexsort((piece.wall_time, piece.step, piece.tag))  # stable: ties keep file order
-    tag, step = piece.tag[order], piece.step[order]
-    last = np.ones(len(order), bool)
-    last[:-1] = (tag[1:] != tag[:-1]) | (step[1:] != step[:-1])
-    order = order[last]
-    return Piece(*(getattr(piece, f)[order] for f in FIELDS))
