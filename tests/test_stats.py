@@ -18,6 +18,8 @@ from scipy import stats as scipy_stats
 
 from lossboard.compare.stats import (
     RESAMPLES,
+    Spread,
+    Spreads,
     holm,
     iqm,
     mean_interval,
@@ -152,3 +154,27 @@ def test_few_runs_take_the_distinct_resamples_and_give_numpys_percentiles(runs):
     np.testing.assert_allclose(high[finite], ref[1], rtol=1e-12, atol=1e-15)
     assert low[3] == high[3] == pytest.approx(0.25, abs=1e-15)
     assert np.isnan(low[5]) and np.isnan(high[5])
+
+
+ROW_VALUES = st.one_of(
+    EIGHTHS,
+    FLOATS,
+    st.sampled_from([math.nan, math.inf, -math.inf, 1.7e308, -1.7e308, 5e-324, 0.1]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 6).flatmap(
+    lambda n: st.lists(st.lists(ROW_VALUES, min_size=n, max_size=n), max_size=12)
+))  # fmt: skip
+def test_spreads_of_rows_are_spread_of_each_row_bit_for_bit(rows):
+    # The vectorized path must give Spread.of's numbers exactly (the same exactly rounded
+    # sums), including NaN, infinities and sums beyond float range, which it hands over.
+    n = len(rows[0]) if rows else 0
+    got = Spreads.of_rows(np.array(rows, np.float64).reshape(len(rows), n))
+    assert len(got) == len(rows)
+    for i, row in enumerate(rows):
+        expected = Spread.of(row)
+        for name in ("n", "mean", "std", "low", "high"):
+            a, b = getattr(got[i], name), getattr(expected, name)
+            assert a == b or (math.isnan(a) and math.isnan(b)), (name, row, a, b)

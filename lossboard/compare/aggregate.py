@@ -35,7 +35,7 @@ from lossboard.compare.configurations import (
     curves,
     group_runs,
 )
-from lossboard.compare.stats import Spread, mean_interval
+from lossboard.compare.stats import Spreads, mean_interval
 from lossboard.events.encode import Points, PointsFile, hparams_record
 from lossboard.layout import EPOCH_PREFIX
 from lossboard.reader.read import Point
@@ -46,31 +46,66 @@ from lossboard.run_dirs import trial_id
 SPREAD_TAGS = ("std", "min", "max", "ci_low", "ci_high")
 
 
+#: The bands a mean curve can carry (``Band.edges``), and what each one is.
+BANDS = {
+    "std": "mean ± sample std over runs",
+    "minmax": "min to max over runs",
+    "ci": "95% percentile-bootstrap interval of the mean over runs",
+}
+
+
 @dataclass
 class Band:
     """A mean curve with its spread, at the steps every run reached.
 
     Attributes:
         steps: The steps (epochs) every run reached.
-        spreads: Mean, std, min and max over the runs at each step.
+        spread: Mean, std, min and max over the runs at each step.
         values: The runs' values, steps x runs.
     """
 
     steps: list[int]
-    spreads: list[Spread]
+    spread: Spreads
     values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    _interval: tuple[list[float], list[float]] | None = field(default=None, repr=False)
+    _interval: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def runs(self) -> int:
+        return self.spread.n
 
     @property
     def mean(self) -> list[float]:
-        return [s.mean for s in self.spreads]
+        return self.spread.mean.tolist()
 
     def interval(self) -> tuple[list[float], list[float]]:
         """The 95% bootstrap interval of the mean at each step (NaN with one run)."""
         if self._interval is None:
             set_intervals([self])
         assert self._interval is not None
-        return self._interval
+        return self._interval[0].tolist(), self._interval[1].tolist()
+
+    def edges(self, band: str) -> tuple[np.ndarray, np.ndarray]:
+        """The band's low and high edge at each step (``BANDS``): ``std``, the mean ± the
+        sample std (the mean itself with one run); ``minmax``; ``ci``, the interval of the
+        mean (NaN with one run: no interval). A step where a run is NaN has NaN edges.
+
+        Examples:
+            >>> band = mean_curve([{0: 1.0, 1: 0.5}, {0: 3.0, 1: 1.5}])
+            >>> [x.tolist() for x in band.edges("minmax")]
+            [[1.0, 0.5], [3.0, 1.5]]
+        """
+        s = self.spread
+        if band == "minmax":
+            return s.low, s.high
+        if band == "ci":
+            if self._interval is None:
+                set_intervals([self])
+            assert self._interval is not None
+            return self._interval
+        if band != "std":
+            raise ValueError(f"band={band!r}: expected one of {', '.join(BANDS)}.")
+        spread = s.std if s.n > 1 else np.zeros(len(s))
+        return s.mean - spread, s.mean + spread
 
 
 def set_intervals(bands: Sequence[Band]) -> None:
@@ -79,17 +114,18 @@ def set_intervals(bands: Sequence[Band]) -> None:
     few epochs, 3 s -> 0.3 s)."""
     by_runs: dict[int, list[Band]] = {}
     for band in bands:
-        by_runs.setdefault(band.values.shape[1] if band.steps else 0, []).append(band)
+        if band._interval is None:
+            by_runs.setdefault(band.values.shape[1] if band.steps else 0, []).append(band)
     for runs, same in by_runs.items():
         if runs == 0:
             for band in same:
-                band._interval = ([], [])
+                band._interval = (np.zeros(0), np.zeros(0))
             continue
         low, high = mean_interval(np.concatenate([b.values for b in same]).T)
         at = 0
         for band in same:
             n = len(band.steps)
-            band._interval = (low[at : at + n].tolist(), high[at : at + n].tolist())
+            band._interval = (low[at : at + n], high[at : at + n])
             at += n
 
 
@@ -101,12 +137,19 @@ def mean_curve(series: Sequence[Series | Mapping[int, float]]) -> Band:
         >>> band.steps, band.mean
         ([0, 1], [2.0, 1.0])
     """
-    if not series:
-        return Band([], [])
     curves_ = [Series.of(s) for s in series]
-    common = functools.reduce(np.intersect1d, [c.steps for c in curves_])
-    matrix = np.stack([c.at(common) for c in curves_], axis=1)  # (steps, runs)
-    return Band(common.tolist(), [Spread.of(row) for row in matrix.tolist()], matrix)
+    if not curves_:
+        return Band([], Spreads.of_rows(np.zeros((0, 0))))
+    first = curves_[0].steps
+    if all(len(c.steps) == len(first) for c in curves_) and all(
+        np.array_equal(c.steps, first) for c in curves_[1:]
+    ):
+        # Fast path: runs that reached the same epochs (most): no intersection, no search.
+        common, matrix = first, np.stack([c.values for c in curves_], axis=1)
+    else:
+        common = functools.reduce(np.intersect1d, [c.steps for c in curves_])
+        matrix = np.stack([c.at(common) for c in curves_], axis=1)  # (steps, runs)
+    return Band(common.tolist(), Spreads.of_rows(matrix), matrix)
 
 
 @dataclass
@@ -275,16 +318,16 @@ def _write_run(agg: AggregatedRun, run_dir: str) -> None:
     by_split: dict[str, list[tuple[str, list[int], list[float]]]] = {}
     for (split, tag), band in agg.bands.items():
         curves = by_split.setdefault(split, [])
-        spreads = band.spreads
+        spread = band.spread
         curves += [
-            (tag, band.steps, [s.mean for s in spreads]),
-            (f"{tag}/min", band.steps, [s.low for s in spreads]),
-            (f"{tag}/max", band.steps, [s.high for s in spreads]),
+            (tag, band.steps, spread.mean),
+            (f"{tag}/min", band.steps, spread.low),
+            (f"{tag}/max", band.steps, spread.high),
         ]
         if len(agg.config.runs) > 1:
-            low, high = band.interval()
+            low, high = band.edges("ci")
             curves += [
-                (f"{tag}/std", band.steps, [s.std for s in spreads]),
+                (f"{tag}/std", band.steps, spread.std),
                 (f"{tag}/ci_low", band.steps, low),
                 (f"{tag}/ci_high", band.steps, high),
             ]

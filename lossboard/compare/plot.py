@@ -124,13 +124,7 @@ def configuration_lines(
     for agg in aggregate_points(points, hparams, over, runs, tags):
         label = f"{agg.config.name} (n={len(agg.config.runs)})"
         for (split, tag), b in agg.bands.items():
-            if band == "minmax":
-                low, high = [s.low for s in b.spreads], [s.high for s in b.spreads]
-            elif band == "ci":  # one run has no interval: its band is the line itself
-                low, high = b.interval() if len(agg.config.runs) > 1 else (b.mean, b.mean)
-            else:
-                low = [s.mean - s.std if s.n > 1 else s.mean for s in b.spreads]
-                high = [s.mean + s.std if s.n > 1 else s.mean for s in b.spreads]
+            low, high = (edge.tolist() for edge in b.edges(band))
             out.append(Line(label, split, tag, b.steps, b.mean, low, high))
     return out
 

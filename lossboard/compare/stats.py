@@ -1,6 +1,6 @@
 """Statistics over a few seeds, without SciPy.
 
-- ``Spread``: mean, sample std, min and max.
+- ``Spread``: mean, sample std, min and max; ``Spreads``: those of each row of a matrix.
 - ``welch_t_test`` and ``holm``: Welch's t-test of two samples, Holm's step-down correction.
 - ``iqm``: the interquartile mean (25% trimmed mean), as rliable's ``aggregate_iqm``.
 - ``mean_interval``: a percentile-bootstrap interval of the mean over runs.
@@ -68,6 +68,81 @@ class Spread:
                 std = scale * (2 * math.sqrt(squares / (n - 1)))
             else:
                 std = math.sqrt(squares / (n - 1))
+        return cls(n, mean, std, low, high)
+
+
+@dataclass(frozen=True)
+class Spreads:
+    """The ``Spread`` of each row of a matrix, as columns: ``Spread.of`` of every row, bit
+    for bit (the same exactly rounded sums), without a Python object per row.
+
+    Attributes:
+        n: The values per row (runs).
+        mean: One per row.
+        std: Sample std (NaN when ``n < 2``).
+        low: Minimum.
+        high: Maximum.
+
+    Examples:
+        >>> s = Spreads.of_rows(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, np.nan]]))
+        >>> s.mean.tolist(), s.std.tolist()[0], s[1]
+        ([2.0, nan], 1.0, Spread(n=3, mean=nan, std=nan, low=nan, high=nan))
+    """
+
+    n: int
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mean)
+
+    def __getitem__(self, i: int) -> Spread:
+        return Spread(
+            self.n, float(self.mean[i]), float(self.std[i]), float(self.low[i]),
+            float(self.high[i]),
+        )  # fmt: skip
+
+    @classmethod
+    def of_rows(cls, matrix: np.ndarray) -> Spreads:
+        """The spread of each row of ``matrix`` (rows x values), as ``Spread.of`` gives it.
+
+        Fast path: rows of finite values (nearly all) take NumPy's min, max, deviations and
+        square root, which are IEEE's exact operations as in Python, and ``math.fsum`` per
+        row for the two sums; a row with a NaN or an infinity, or whose exact sum leaves
+        float range, is left to ``Spread.of``.
+        """
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2:
+            raise ValueError(f"expected a matrix of rows x values; got shape {m.shape}.")
+        rows, n = m.shape
+        mean, std = np.full(rows, np.nan), np.full(rows, np.nan)
+        low, high = mean.copy(), mean.copy()
+        slow = ~np.isfinite(m).all(axis=1) if n else np.zeros(rows, bool)
+        fast = np.flatnonzero(~slow) if n else np.zeros(0, np.int64)
+        if len(fast):
+            values = m[fast]
+            low[fast], high[fast] = values.min(axis=1), values.max(axis=1)
+            try:
+                means = np.array([math.fsum(row) for row in values.tolist()]) / n
+            except OverflowError:
+                means = None
+            if means is None:
+                slow[fast] = True
+            else:
+                mean[fast] = means
+                if n > 1:
+                    with np.errstate(over="ignore"):  # an infinite square: Spread.of's way
+                        deviation = values - means[:, None]
+                        squared = (deviation * deviation).tolist()
+                    squares = np.array([math.fsum(row) for row in squared])
+                    huge = np.isinf(squares)
+                    std[fast] = np.sqrt(squares / (n - 1))
+                    slow[fast[huge]] = True
+        for i in np.flatnonzero(slow).tolist():
+            one = Spread.of(m[i].tolist())
+            mean[i], std[i], low[i], high[i] = one.mean, one.std, one.low, one.high
         return cls(n, mean, std, low, high)
 
 

@@ -10,7 +10,6 @@ imported here.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lossboard.compare import stats
+from lossboard.compare.aggregate import BANDS, Band, mean_curve, set_intervals
 from lossboard.compare.config_table import GroupTable, notes, summarize_groups, table_cells
 from lossboard.compare.configurations import curves, group_runs, source_runs
 from lossboard.dashboard.query import Query, QueryError, parse
@@ -30,11 +29,7 @@ from lossboard.reader.read import event_files
 from lossboard.reader.table import Series, Table
 
 #: What each band means, for the legend and the hover read-out.
-BAND_TEXT = {
-    "std": "mean ± sample std over runs",
-    "minmax": "min to max over runs",
-    "ci": "95% percentile-bootstrap interval of the mean over runs",
-}
+BAND_TEXT = BANDS
 _MEMO = 32  # answers kept per table
 
 
@@ -83,7 +78,8 @@ def plain(value: Any) -> Any:
 def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
     """One configuration's curve: the mean at the epochs all its runs reached, and its band.
 
-    A NaN in any run makes that epoch's mean and band NaN (a diverged seed is not averaged
+    The numbers of ``lossboard plot --over`` and ``lossboard aggregate`` (``mean_curve``): a
+    NaN in any run makes that epoch's mean and band NaN (a diverged seed is not averaged
     away); a configuration of one run has no spread, so its ``std`` band is the mean itself
     and its ``ci`` band is empty (NaN).
 
@@ -92,8 +88,8 @@ def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
         band: ``std`` (mean ± sample std), ``minmax`` or ``ci`` (95% bootstrap interval).
 
     Returns:
-        ``steps``, ``mean``, ``low``, ``high``, ``std`` (sample std, NaN for one run), ``min``
-            and ``max``, one value per common epoch.
+        ``steps``, ``mean``, ``low``, ``high`` and ``std`` (sample std, NaN for one run), one
+            value per common epoch.
 
     Examples:
         >>> a, b = Series.of({0: 1.0, 1: 0.5}), Series.of({0: 3.0, 1: 1.5, 2: 1.0})
@@ -101,32 +97,19 @@ def band_of(series: Sequence[Series], band: str) -> dict[str, list[Any]]:
         >>> out["steps"], out["mean"], out["low"], out["high"]
         ([0, 1], [2.0, 1.0], [1.0, 0.5], [3.0, 1.5])
     """
-    common = functools.reduce(np.intersect1d, [s.steps for s in series])
-    if not len(common):
-        return {k: [] for k in ("steps", "mean", "low", "high", "std", "min", "max")}
-    matrix = np.stack([s.at(common) for s in series])
-    n = len(series)
-    with np.errstate(all="ignore"):
-        mean = matrix.mean(axis=0)
-        std = matrix.std(axis=0, ddof=1) if n > 1 else np.full(len(common), np.nan)
-        smallest, largest = matrix.min(axis=0), matrix.max(axis=0)
-        if band == "minmax":
-            low, high = smallest, largest
-        elif band == "ci":
-            low, high = stats.mean_interval(matrix)
-        else:
-            spread = std if n > 1 else np.zeros(len(common))
-            low, high = mean - spread, mean + spread
-    nan = np.isnan(matrix).any(axis=0)
-    low, high = np.where(nan, np.nan, low), np.where(nan, np.nan, high)
+    return curve_of(mean_curve(series), band)
+
+
+def curve_of(curve: Band, band: str) -> dict[str, list[Any]]:
+    """``band_of`` of a mean curve already made (its interval, when drawn, already set)."""
+    low, high = curve.edges(band)
+    s = curve.spread
     return {
-        "steps": common.tolist(),
-        "mean": numbers(mean),
+        "steps": curve.steps,
+        "mean": numbers(s.mean),
         "low": numbers(low),
         "high": numbers(high),
-        "std": numbers(std),
-        "min": numbers(smallest),
-        "max": numbers(largest),
+        "std": numbers(s.std),
     }
 
 
@@ -179,7 +162,8 @@ class Dashboard:
 
     def warm_up(self) -> threading.Thread | None:
         """Starts reading the runs in a thread when the logdir has lossboard's layout, so the
-        first request finds them read (TensorBoard starts loading its runs the same way)."""
+        first request finds them read and its answer made (TensorBoard starts loading its
+        runs the same way): the tab's first request is the default ``configurations``."""
         try:
             if not self.has_layout():
                 return None
@@ -188,7 +172,7 @@ class Dashboard:
 
         def read() -> None:
             try:
-                self.sources()
+                self.answer("configurations", {})
             except Exception:  # noqa: BLE001 - the first request reads again and says why
                 pass
 
@@ -328,6 +312,7 @@ def configurations(table: Table, query: Query, ranked: Ranked | None = None) -> 
     by_run = curves(table.select(keep_run=drawn.__contains__), [query.tag])
     colour = {name: i for i, name in enumerate(sorted(r.config.name for r in grouped.rows))}
     out = []
+    drawn_curves: list[tuple[dict[str, Any], str, Band]] = []
     for rank_, row in enumerate(grouped.rows):
         config = row.config
         entry: dict[str, Any] = {
@@ -342,8 +327,12 @@ def configurations(table: Table, query: Query, ranked: Ranked | None = None) -> 
             for split in query.splits:
                 series = [by_run.get((r, split, query.tag)) for r in config.runs]
                 if all(s is not None for s in series):
-                    entry["curves"][split] = band_of([s for s in series if s], query.band)
+                    drawn_curves.append((entry, split, mean_curve([s for s in series if s])))
         out.append(entry)
+    if query.band == "ci":  # every interval drawn at once: one resampling per run count
+        set_intervals([curve for _, _, curve in drawn_curves])
+    for entry, split, curve in drawn_curves:
+        entry["curves"][split] = curve_of(curve, query.band)
     return {
         **base,
         "ranked_by": grouped.split,

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lossboard.compare.aggregate import BANDS as BAND_TEXT
 from lossboard.layout import SPLITS
 
 #: The bands a configuration's curve may carry.
-BANDS = ("std", "minmax", "ci")
+BANDS = tuple(BAND_TEXT)
 #: How many configurations get curves by default (the table lists them all).
 DEFAULT_SHOW = 20
 #: The parameters each route takes.
