@@ -11,11 +11,15 @@ time, the peak resident memory and the peak above the process's baseline
     python benchmarks/read.py                      # 20 runs x 40k points, about 2 minutes
     python benchmarks/read.py --runs 50 --steps 25000 --readers lossboard lossboard-epochs
     python benchmarks/read.py --over-seed          # many small runs: compare / aggregate --over
+    python benchmarks/read.py --dashboard          # the lossboard tab's answers (dashboard.py)
 
 ``--over-seed`` writes ``--configs`` x ``--seeds`` runs of ``--epochs`` epochs (hparams ``lr`` and
 ``seed``, as ``benchmarks/compare.py`` does) and times the real ``lossboard compare --over seed``
 and ``aggregate --over seed`` on them in fresh processes, best of ``--repeats``, with their peak
 memory, against the targets of the intervals issue (4,000 runs: 3 s and 8 s, under 300 MB).
+
+``--dashboard`` prints the rows of ``benchmarks/dashboard.py``: how fast the TensorBoard tab
+answers for 200 runs and 4,000 runs of ``--epochs`` epochs (targets: 1 s and 3 s).
 """
 
 from __future__ import annotations
@@ -216,9 +220,17 @@ def main() -> None:
     parser.add_argument("--over-seed", action="store_true", help="many small runs, grouped")
     parser.add_argument("--configs", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="per run (--over-seed: 3, --dashboard: 100)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dashboard", action="store_true", help="the TensorBoard tab's rows")
     args = parser.parse_args()
+    if args.dashboard:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import dashboard
+
+        dashboard.table([200, 4000], args.epochs or 100, True, args.repeats)
+        return
+    args.epochs = args.epochs or 3
     if args.child:
         _child(*args.child)
         return

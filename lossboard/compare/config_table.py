@@ -178,14 +178,17 @@ class GroupTable:
 
 def _split_summary(runs: list[str], series: list[Series], higher_is_better: bool) -> GroupSplit:
     first = series[0].steps
-    if all(np.array_equal(s.steps, first) for s in series[1:]):
-        common = first  # Fast path: runs that reached the same epochs (most configurations)
+    if all(len(s.steps) == len(first) for s in series) and all(
+        np.array_equal(s.steps, first) for s in series[1:]
+    ):
+        # Fast path: runs that reached the same epochs (most configurations): no search.
+        common, matrix = first, np.stack([s.values for s in series])
     else:
         common = functools.reduce(np.intersect1d, [s.steps for s in series])
+        matrix = np.stack([s.at(common) for s in series])  # runs x common epochs
     finals: list[float] = []
     bests: list[float] = []
     if len(common):
-        matrix = np.stack([s.at(common) for s in series])  # runs x common epochs
         finals = matrix[:, -1].tolist()
         # Fast path: every run's best at once; a run with a NaN is left to best_index.
         filled = np.where(np.isnan(matrix), -np.inf if higher_is_better else np.inf, matrix)

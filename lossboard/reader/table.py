@@ -153,16 +153,15 @@ class Table:
         for codes in (self.run, self.split, self.tag):
             change[1:] |= codes[1:] != codes[:-1]
         starts = np.flatnonzero(change)
-        ends = np.append(starts[1:], n)
-        out = {}
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            key = (
-                self.runs[self.run[start]],
-                self.splits[self.split[start]],
-                self.tags[self.tag[start]],
-            )
-            out[key] = Series(self.step[start:end], self.value[start:end])
-        return out
+        bounds = np.append(starts, n).tolist()
+        runs, splits, tags = self.runs, self.splits, self.tags
+        keys = zip(self.run[starts].tolist(), self.split[starts].tolist(),
+                   self.tag[starts].tolist())  # fmt: skip
+        step, value = self.step, self.value
+        return {
+            (runs[r], splits[s], tags[t]): Series(step[a:b], value[a:b])
+            for (r, s, t), a, b in zip(keys, bounds[:-1], bounds[1:])
+        }
 
 
 class Series(NamedTuple):
