@@ -16,6 +16,7 @@ read through ``tf.io.gfile`` (``lossboard.events.files``).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -474,10 +475,21 @@ def run_and_split(
         >>> run_and_split("logs", "logs/train/events.out.tfevents.2", runs)
         ('train', '')
     """
-    parts = tuple(files.relative_parts(root, files.dirname(path)))
+    return _run_and_split(_parts(root, files.dirname(path)), runs_with_splits)
+
+
+def _run_and_split(
+    parts: tuple[str, ...], runs_with_splits: Container[tuple[str, ...]]
+) -> tuple[str, str]:
     if parts and parts[-1] in SPLIT_DIRS and parts not in runs_with_splits:
         return "/".join(parts[:-1]) or ".", parts[-1]
     return "/".join(parts) or ".", ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parts(root: str, folder: str) -> tuple[str, ...]:
+    """``files.relative_parts``, kept: a dashboard's reloads name the same folders again."""
+    return tuple(files.relative_parts(root, folder))
 
 
 def split_parents(root: str, paths: Iterable[str]) -> set[tuple[str, ...]]:
@@ -487,12 +499,11 @@ def split_parents(root: str, paths: Iterable[str]) -> set[tuple[str, ...]]:
         >>> sorted(split_parents("logs", ["logs/a/validation/events.out.tfevents.1"]))
         [('a',)]
     """
-    found = set()
-    for path in paths:
-        parts = tuple(files.relative_parts(root, files.dirname(path)))
-        if parts and parts[-1] in SPLIT_DIRS:
-            found.add(parts[:-1])
-    return found
+    return _split_parents(_parts(root, files.dirname(path)) for path in paths)
+
+
+def _split_parents(folders: Iterable[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    return {parts[:-1] for parts in folders if parts and parts[-1] in SPLIT_DIRS}
 
 
 def read_file(
@@ -586,7 +597,8 @@ def read_table(
         )
     split_wanted = _matcher(splits)
     names = _Tags(_matcher(tags))
-    parts: list[tuple[str, str, Piece]] = []
+    pieces: list[tuple[str, str, Piece]] = []
+    codes: dict[tuple[str, ...], np.ndarray] = {}
     hparams: dict[str, dict[str, Any]] = {}
     if listed is None:
         aggregated: list[str] = []
@@ -596,20 +608,22 @@ def read_table(
     by_folder: dict[str, list[str]] = {}  # a folder's files are listed together, by name
     for path in paths:
         by_folder.setdefault(files.dirname(path), []).append(path)
-    # a run named train is a run, not a split
-    runs_with_splits = split_parents(root, [in_folder[0] for in_folder in by_folder.values()])
+    parts = {folder: _parts(root, folder) for folder in by_folder}
+    runs_with_splits = _split_parents(parts.values())  # a run named train is a run, not a split
     wanted = []
-    for in_folder in by_folder.values():
-        run, split = run_and_split(root, in_folder[0], runs_with_splits)
+    for folder, in_folder in by_folder.items():
+        run, split = _run_and_split(parts[folder], runs_with_splits)
         if not split or split_wanted(split):  # a run's own folder is read for its hparams
             wanted += [(path, run, split, path == in_folder[-1]) for path in in_folder]
     for first in range(0, len(wanted), _BATCH):
         chunk = wanted[first : first + _BATCH]
-        kept = {p: _recoded(cache.get(p, last), names) for p, _, _, last in chunk} if cache else {}
-        done = _read_batch([p for p, _, _, _ in chunk if kept.get(p) is None], names)
+        stored = {p: cache.get(p, last) for p, _, _, last in chunk} if cache else {}
+        done = _read_batch([p for p, _, _, _ in chunk if stored.get(p) is None], names)
         for path, run, split, last in chunk:
-            found = kept.get(path)
-            if found is None:
+            found_read = stored.get(path)
+            if found_read is not None:
+                found = _recoded(found_read, names, codes)
+            else:
                 found = done.get(path) or _read_points(path, names, last)
                 if cache is not None:
                     cache.put(path, last, (found[0], names.names, found[1]))
@@ -617,19 +631,22 @@ def read_table(
             if file_hparams:  # the newest set of the run wins whole (files come oldest first)
                 hparams[run] = dict(file_hparams)
             if split_wanted(split):
-                parts.append((run, split, piece))
-    table = table_.assemble(parts, names.names, hparams)
+                pieces.append((run, split, piece))
+    table = table_.assemble(pieces, names.names, hparams)
     table.aggregated = aggregated
     return table
 
 
-def _recoded(found: FileRead | None, names: _Tags) -> tuple[Piece, dict[str, Any]] | None:
-    """A kept file's points with its tag codes in ``names``'s (None: not kept)."""
-    if found is None:
-        return None
+def _recoded(
+    found: FileRead, names: _Tags, codes: dict[tuple[str, ...], np.ndarray]
+) -> tuple[Piece, dict[str, Any]]:
+    """A file's points read with other tag codes, with ``names``'s codes; ``codes`` keeps
+    each list of tag names' codes (files of one root share a few such lists)."""
     piece, tags, file_hparams = found
-    codes = np.array([names.code(t) for t in tags], np.int32)
-    return Piece(codes[piece.tag], piece.step, piece.value, piece.wall_time), file_hparams
+    key = tuple(tags)
+    if key not in codes:
+        codes[key] = np.array([names.code(t) for t in tags], np.int32)
+    return Piece(codes[key][piece.tag], piece.step, piece.value, piece.wall_time), file_hparams
 
 
 def read_root(
