@@ -72,4 +72,3 @@ def test_checksums_at_once_are_each_records_checksum(chunks, length):
     heads = heads[heads + length <= len(data)]
     got = framing.masked_crc32c_at(block, heads, length).tolist()
     assert got == [framing.masked_crc32c(data[h : h + length]) for h in heads.tolist()]
-

@@ -103,18 +103,19 @@ def test_assemble_keeps_the_newest_point_of_each_step_as_reading_would(parts):
             for column, x in zip(columns, (tag, step, value, wall), strict=True):
                 column.append(x)
         dtypes = (np.int32, np.int64, np.float64, np.float64)
-        pieces.append((run, split, Piece(*(np.array(c, d) for c, d in zip(columns, dtypes)))))
+        arrays = (np.array(c, d) for c, d in zip(columns, dtypes, strict=True))
+        pieces.append((run, split, Piece(*arrays)))
     table = assemble(pieces, names, {})
     got = {
         (table.runs[r], table.splits[s], table.tags[t], st_): (v, w)
         for r, s, t, st_, v, w in zip(table.run.tolist(), table.split.tolist(),
                                       table.tag.tolist(), table.step.tolist(),
-                                      table.value.tolist(), table.wall_time.tolist())
+                                      table.value.tolist(), table.wall_time.tolist(), strict=True)
     }  # fmt: skip
     assert got == expected
     assert len(got) == len(table)
     keys = list(zip(table.run.tolist(), table.split.tolist(), table.tag.tolist(),
-                    table.step.tolist()))  # fmt: skip
+                    table.step.tolist(), strict=True))  # fmt: skip
     assert keys == sorted(keys)  # sorted by run, split, tag, step
     assert table.runs == sorted({run for run, _, _ in parts})
     assert table.tags == sorted(names)

@@ -315,7 +315,7 @@ def _write_run(agg: AggregatedRun, run_dir: str) -> None:
     """One mean run in Keras' layout, written as the bytes ``tf.summary`` writes, without
     TensorFlow: each split's points in one event file, the hparams in the run's own folder."""
     wall = time.time()
-    by_split: dict[str, list[tuple[str, list[int], list[float]]]] = {}
+    by_split: dict[str, list[tuple[str, list[int], Sequence[float] | np.ndarray]]] = {}
     for (split, tag), band in agg.bands.items():
         curves = by_split.setdefault(split, [])
         spread = band.spread

@@ -119,7 +119,9 @@ class Spreads:
         rows, n = m.shape
         mean, std = np.full(rows, np.nan), np.full(rows, np.nan)
         low, high = mean.copy(), mean.copy()
-        slow = ~np.isfinite(m).all(axis=1) if n else np.zeros(rows, bool)
+        slow = np.zeros(rows, bool)
+        if n:
+            slow |= ~np.isfinite(m).all(axis=1)
         fast = np.flatnonzero(~slow) if n else np.zeros(0, np.int64)
         if len(fast):
             values = m[fast]

@@ -222,10 +222,11 @@ def _read_batch(paths: Sequence[str], tags: _Tags) -> dict[str, tuple[Piece, dic
     Fast path: a run of a few epochs leaves files of a few records each, and the vectorized
     path's fixed cost (~500 us of NumPy calls a file) made reading thousands of runs slow.
     Here the files' bytes are joined into one block (their records found in step, see
-    ``framing.chains``) and checked and decoded by the same vectorized code, once for all of them. A file
-    that is not plainly sound (larger than ``_SMALL``, remote, unreadable, cut, corrupt, a
-    record that is not an event, a value to warn about) is left out of the result, for the
-    vectorized path to read and report one by one: the results are the same either way.
+    ``framing.chains``) and checked and decoded by the same vectorized code, once for all
+    of them. A file that is not plainly sound (larger than ``_SMALL``, remote, unreadable,
+    cut, corrupt, a record that is not an event, a value to warn about) is left out of the
+    result, for the vectorized path to read and report one by one: the results are the same
+    either way.
     """
     datas: list[bytes] = []
     read: list[str] = []

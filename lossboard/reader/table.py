@@ -156,11 +156,11 @@ class Table:
         bounds = np.append(starts, n).tolist()
         runs, splits, tags = self.runs, self.splits, self.tags
         keys = zip(self.run[starts].tolist(), self.split[starts].tolist(),
-                   self.tag[starts].tolist())  # fmt: skip
+                   self.tag[starts].tolist(), strict=True)  # fmt: skip
         step, value = self.step, self.value
         return {
             (runs[r], splits[s], tags[t]): Series(step[a:b], value[a:b])
-            for (r, s, t), a, b in zip(keys, bounds[:-1], bounds[1:])
+            for (r, s, t), a, b in zip(keys, bounds[:-1], bounds[1:], strict=True)
         }
 
 
