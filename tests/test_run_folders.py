@@ -127,3 +127,39 @@ def test_a_log_dir_named_like_a_split_is_warned_about(tmp_path, log_dir):
 @pytest.mark.parametrize("log_dir", ["training", "train-1", "train/seed0", "val"])
 def test_other_log_dirs_are_not_warned_about(tmp_path, log_dir):
     LossLogger(tmp_path / log_dir).close()  # any lossboard warning fails the test
+
+
+def test_a_bind_mounted_second_name_is_read_once_with_a_warning(tmp_path):
+    """A bind mount (a Docker volume of a run inside the logdir) is a second name of a folder
+    that no symlink reveals: it is still read once, under its first name, with a warning."""
+    import subprocess
+
+    root = tmp_path / "root"
+    expected = _run(root / "a", seed=7)
+    (root / "m").mkdir()
+    mount = subprocess.run(["mount", "--bind", str(root / "a"), str(root / "m")],
+                           capture_output=True, text=True)  # fmt: skip
+    if mount.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root and CAP_SYS_ADMIN): {mount.stderr}")
+    try:
+        with pytest.warns(EventFileWarning, match="is a second name") as caught:
+            got, _ = _epoch_losses(root)
+        assert got == {"a": pytest.approx(expected, rel=2e-7)}
+        messages = [str(w.message) for w in caught if "second name" in str(w.message)]
+        assert len(messages) == 1, messages
+        assert f"{os.fspath(root / 'm')!r} is a second name" in messages[0]
+        assert f"read as {os.fspath(root / 'a')!r}" in messages[0]
+    finally:
+        subprocess.run(["umount", str(root / "m")], check=True)
+
+
+def test_run_and_split_of_a_relative_root_follows_the_working_directory(tmp_path, monkeypatch):
+    from lossboard.reader.read import run_and_split
+
+    for where in ("one", "two"):
+        (tmp_path / where / "logs" / "b" / "train").mkdir(parents=True)
+    path = os.fspath(tmp_path / "two" / "logs" / "b" / "train" / "events.out.tfevents.1")
+    monkeypatch.chdir(tmp_path / "one")
+    assert run_and_split("logs", path)[0] != "b"  # ../two/logs/b: not under ./logs
+    monkeypatch.chdir(tmp_path / "two")
+    assert run_and_split("logs", path) == ("b", "train")

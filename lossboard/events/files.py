@@ -77,13 +77,9 @@ def walk(
             yield str(directory), dirs, sorted(str(f) for f in files)
         return
     walked: dict[tuple, str] = {}  # a folder's identity -> the name it was walked under
-    unkeyed: list[str] = []  # folders walked whose identity is not looked up yet
     tops = [root]
     while tops:
         top = tops.pop(0)
-        for path in unkeyed:
-            walked.setdefault(_identity(path), path)
-        unkeyed = []
         key = _identity(top)
         if key in walked:
             if aliases is not None:
@@ -93,15 +89,12 @@ def walk(
         links: list[str] = []
         for directory, dirs, files, linked in _walk_local(top):
             links += [os.path.join(directory, name) for name in linked]
-            if len(walked) == 1:
-                # Fast path: the folders under the first top are all new (no link was
-                # followed yet): their identities (a stat each) are needed only if a link
-                # is followed later, so they are looked up then.
-                unkeyed += [os.path.join(directory, name) for name in dirs]
-            for name in list(dirs) if len(walked) > 1 else ():
+            # Every folder's identity (a stat each), not only below a symlink: a bind mount
+            # is a second name of a folder that no symlink reveals.
+            for name in list(dirs):
                 path = os.path.join(directory, name)
                 key = _identity(path)
-                if key in walked:  # inside a link's target: walked under another name
+                if key in walked:  # inside a link's target or a mount: walked under another name
                     dirs.remove(name)
                     if aliases is not None:
                         aliases.append((path, os.path.realpath(path), walked[key]))
