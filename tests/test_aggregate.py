@@ -196,3 +196,18 @@ def test_an_interrupted_aggregate_is_left_out_and_replaced(tmp_path, monkeypatch
     grid = seeded.common("lr=0.01", "train", "epoch_loss")
     got = read_split(os.path.join(out_dir, "lr=0.01"), "train")["epoch_loss"]
     assert all(close_to(got[e], grid[e].mean()) for e in range(grid.shape[0]))
+
+
+def test_far_apart_epochs_not_all_runs_reached_are_named_without_listing_between(tmp_path):
+    # Steps 5 and 2**62 in one run only: said as two epochs, not a range of 2**62 to build.
+    from lossboard.compare.aggregate import aggregate_points
+    from lossboard.reader.table import Table
+
+    rows = [("s0", 0, 1.0), ("s0", 5, 1.5), ("s0", 2**62, 2.0), ("s1", 0, 3.0)]
+    table = Table.of_columns([r for r, _, _ in rows], ["train"] * 4, ["epoch_loss"] * 4,
+                             [s for _, s, _ in rows], [v for _, _, v in rows])  # fmt: skip
+    hparams = {"s0": {"lr": 0.1, "seed": 0}, "s1": {"lr": 0.1, "seed": 1}}
+    (agg,) = aggregate_points(table, hparams, ["seed"])
+    assert agg.bands[("train", "epoch_loss")].steps == [0]
+    assert agg.bands[("train", "epoch_loss")].mean == [2.0]
+    assert any(f"epochs 5, {2**62}, not reached by every run" in x for x in agg.left_out)

@@ -73,3 +73,16 @@ def test_the_file_cache_is_a_reader_for_read_table(tmp_path):
     again = read_table(tmp_path, tags="epoch_*", cache=cache)
     assert cache.finish() is False and cache.reads == 0
     assert _same(table, again)
+
+
+def test_a_tag_of_a_run_removed_since_is_not_listed(tmp_path):
+    write_encoded_run(tmp_path, "a", None, {"train": {"epoch_loss": [1.0, 0.5]}})
+    write_encoded_run(tmp_path, "b", None, {"train": {"epoch_kl": [2.0], "epoch_loss": [3.0]}})
+    cache = RootCache(tmp_path, tags="epoch_*")
+    assert cache.table().tags == ["epoch_kl", "epoch_loss"]
+    import shutil
+
+    shutil.rmtree(tmp_path / "b")
+    table = cache.table()
+    assert table.runs == ["a"] and table.tags == ["epoch_loss"]
+    assert table.tags == read_table(tmp_path, tags="epoch_*").tags  # as a fresh read

@@ -72,3 +72,12 @@ def test_checksums_at_once_are_each_records_checksum(chunks, length):
     heads = heads[heads + length <= len(data)]
     got = framing.masked_crc32c_at(block, heads, length).tolist()
     assert got == [framing.masked_crc32c(data[h : h + length]) for h in heads.tolist()]
+
+
+def test_checksums_of_a_strided_view_are_its_bytes_checksums():
+    data = bytes(range(256)) * 4
+    block = np.frombuffer(data, np.uint8)[::2]  # every other byte: not contiguous
+    heads = np.arange(0, 400, 13)
+    got = framing.masked_crc32c_at(block, heads, 40).tolist()
+    view = block.tobytes()
+    assert got == [framing.masked_crc32c(view[h : h + 40]) for h in heads.tolist()]

@@ -140,9 +140,11 @@ def mean_curve(series: Sequence[Series | Mapping[int, float]]) -> Band:
     curves_ = [Series.of(s) for s in series]
     if not curves_:
         return Band([], Spreads.of_rows(np.zeros((0, 0))))
-    first = curves_[0].steps
-    if all(len(c.steps) == len(first) for c in curves_) and all(
-        np.array_equal(c.steps, first) for c in curves_[1:]
+    first = np.asarray(curves_[0].steps)
+    if (
+        all(len(c.steps) == len(first) for c in curves_)
+        and bool(np.all(first[1:] > first[:-1]))
+        and all(np.array_equal(c.steps, first) for c in curves_[1:])
     ):
         # Fast path: runs that reached the same epochs (most): no intersection, no search.
         common, matrix = first, np.stack([c.values for c in curves_], axis=1)
@@ -224,7 +226,7 @@ def aggregate_points(
 def _steps(steps: list[int]) -> str:
     if len(steps) == 1:
         return f"epoch {steps[0]}"
-    if steps == list(range(steps[0], steps[-1] + 1)):
+    if steps[-1] - steps[0] == len(steps) - 1:  # sorted and distinct: consecutive
         return f"epochs {steps[0]}-{steps[-1]}"
     return f"epochs {', '.join(map(str, steps))}"
 

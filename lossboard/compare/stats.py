@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +61,7 @@ class Spread:
             mean = math.fsum(v / n for v in values)
         std = math.nan
         if n > 1:
-            squares = math.fsum((v - mean) * (v - mean) for v in values)
+            squares = _fsum_or_inf((v - mean) * (v - mean) for v in values)
             if math.isinf(squares):  # near float's range: deviations scaled, halved first
                 scale = max(abs(low), abs(high))
                 squares = math.fsum(((v / 2 - mean / 2) / scale) ** 2 for v in values)
@@ -69,6 +69,15 @@ class Spread:
             else:
                 std = math.sqrt(squares / (n - 1))
         return cls(n, mean, std, low, high)
+
+
+def _fsum_or_inf(values: Iterable[float]) -> float:
+    """``math.fsum``, or inf when the exact sum of finite values leaves float range (where
+    ``fsum`` raises): the callers then scale the values down."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True)
@@ -138,10 +147,12 @@ class Spreads:
                     with np.errstate(over="ignore"):  # an infinite square: Spread.of's way
                         deviation = values - means[:, None]
                         squared = (deviation * deviation).tolist()
-                    squares = np.array([math.fsum(row) for row in squared])
+                    squares = np.array([_fsum_or_inf(row) for row in squared])
                     huge = np.isinf(squares)
                     std[fast] = np.sqrt(squares / (n - 1))
                     slow[fast[huge]] = True
+        # A zero's sign: NumPy's min and max may pick -0.0 where Python's pick the first.
+        slow |= (low == 0) | (high == 0)
         for i in np.flatnonzero(slow).tolist():
             one = Spread.of(m[i].tolist())
             mean[i], std[i], low[i], high[i] = one.mean, one.std, one.low, one.high

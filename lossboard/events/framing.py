@@ -62,6 +62,7 @@ def masked_crc32c_at(block: np.ndarray, heads: np.ndarray, length: int) -> np.nd
         crcs = [masked_crc32c(block[h : h + length].tobytes()) for h in heads.tolist()]
         return np.array(crcs, np.uint32)
     # Each record's bytes copied out in one gather (a row each), then crunched 4 at a time.
+    block = np.ascontiguousarray(block)  # the windows below step one byte at a time
     windows = np.lib.stride_tricks.as_strided(
         block, (max(len(block) - length + 1, 0), length), (1, 1), writeable=False
     )

@@ -476,7 +476,7 @@ def run_and_split(
         >>> run_and_split("logs", "logs/train/events.out.tfevents.2", runs)
         ('train', '')
     """
-    return _run_and_split(_parts(root, files.dirname(path)), runs_with_splits)
+    return _run_and_split(_parts(root, files.dirname(path), os.getcwd()), runs_with_splits)
 
 
 def _run_and_split(
@@ -488,8 +488,9 @@ def _run_and_split(
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _parts(root: str, folder: str) -> tuple[str, ...]:
-    """``files.relative_parts``, kept: a dashboard's reloads name the same folders again."""
+def _parts(root: str, folder: str, cwd: str) -> tuple[str, ...]:
+    """``files.relative_parts``, kept: a dashboard's reloads name the same folders again
+    (``cwd``: the working directory, which a relative path depends on)."""
     return tuple(files.relative_parts(root, folder))
 
 
@@ -500,7 +501,8 @@ def split_parents(root: str, paths: Iterable[str]) -> set[tuple[str, ...]]:
         >>> sorted(split_parents("logs", ["logs/a/validation/events.out.tfevents.1"]))
         [('a',)]
     """
-    return _split_parents(_parts(root, files.dirname(path)) for path in paths)
+    cwd = os.getcwd()
+    return _split_parents(_parts(root, files.dirname(path), cwd) for path in paths)
 
 
 def _split_parents(folders: Iterable[tuple[str, ...]]) -> set[tuple[str, ...]]:
@@ -609,7 +611,8 @@ def read_table(
     by_folder: dict[str, list[str]] = {}  # a folder's files are listed together, by name
     for path in paths:
         by_folder.setdefault(files.dirname(path), []).append(path)
-    parts = {folder: _parts(root, folder) for folder in by_folder}
+    cwd = os.getcwd()
+    parts = {folder: _parts(root, folder, cwd) for folder in by_folder}
     runs_with_splits = _split_parents(parts.values())  # a run named train is a run, not a split
     wanted = []
     for folder, in_folder in by_folder.items():
@@ -642,12 +645,18 @@ def _recoded(
     found: FileRead, names: _Tags, codes: dict[tuple[str, ...], np.ndarray]
 ) -> tuple[Piece, dict[str, Any]]:
     """A file's points read with other tag codes, with ``names``'s codes; ``codes`` keeps
-    each list of tag names' codes (files of one root share a few such lists)."""
+    each list of tag names' codes (files of one root share a few such lists). Only the tags
+    the file has are named: a tag of a file gone since is not listed."""
     piece, tags, file_hparams = found
     key = tuple(tags)
-    if key not in codes:
-        codes[key] = np.array([names.code(t) for t in tags], np.int32)
-    return Piece(codes[key][piece.tag], piece.step, piece.value, piece.wall_time), file_hparams
+    mapped = codes.get(key)
+    if mapped is None:
+        mapped = codes[key] = np.full(len(tags), -2, np.int32)  # -2: not looked up yet
+    if len(piece.tag):
+        used = np.flatnonzero(np.bincount(piece.tag, minlength=len(tags)))
+        for i in used[mapped[used] == -2].tolist():
+            mapped[i] = names.code(tags[i])
+    return Piece(mapped[piece.tag], piece.step, piece.value, piece.wall_time), file_hparams
 
 
 def read_root(
