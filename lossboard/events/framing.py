@@ -322,17 +322,21 @@ def chains(block: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarra
     pos, end = bounds[:-1].copy(), bounds[1:]
     sound = np.ones(len(pos), bool)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    words = np.ndarray((max(len(block) - 7, 0),), "<u8", block, 0, (1,))  # unaligned lengths
     alive = np.flatnonzero(pos < end)
     while alive.size:
-        here = pos[alive]
-        room = end[alive] - here - OVERHEAD  # the most data a record here can hold
-        length = _u64(block, here)  # in the padding when the header is cut: refused below
-        ok = (room >= 0) & (length <= room.clip(0).astype(np.uint64))
-        sound[alive[~ok]] = False
-        alive, here, length = alive[ok], here[ok], length[ok].astype(np.int64)
+        here, ends = pos[alive], end[alive]
+        length = words[here].astype(np.int64)  # a header cut short reads the padding
+        ok = (length >= 0) & (length <= ends - here - OVERHEAD)  # 2**63 and more: negative
+        if not ok.all():
+            sound[alive[~ok]] = False
+            alive, here, ends, length = alive[ok], here[ok], ends[ok], length[ok]
         found.append((here + HEADER, length, alive))
-        pos[alive] = here + length + OVERHEAD
-        alive = alive[pos[alive] < end[alive]]
+        after = here + length + OVERHEAD
+        pos[alive] = after
+        going = after < ends
+        if not going.all():
+            alive = alive[going]
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts, lengths, owners = (np.concatenate(c) for c in zip(*found, strict=True))

@@ -51,9 +51,14 @@ class FileCache:
 
     def unchanged(self, paths: list[str]) -> bool:
         """Whether ``paths`` are the files of the last pass, each of the same size and mtime."""
-        if list(self._kept) != paths:
+        kept = self._kept
+        if len(kept) != len(paths):
             return False
-        return all(files.version(p) == self._kept[p][0][:2] for p in paths)
+        for path in paths:  # as a set: a pass keeps the files it read after the others
+            found = kept.get(path)
+            if found is None or files.version(path) != found[0][:2]:
+                return False
+        return True
 
     def get(self, path: str, last: bool) -> FileRead | None:
         now = files.version(path)
