@@ -282,3 +282,21 @@ def test_the_tabs_curves_are_lossboard_plots_lines_bit_for_bit(tmp_path, band):
             np.testing.assert_allclose(curve["mean"], written.mean(axis=0), rtol=1e-12)
             if len(runs) == 1 and band == "ci":
                 assert np.isnan(edges[0]).all() and np.isnan(edges[1]).all()
+
+
+def test_a_request_during_the_start_up_read_takes_its_answer(tmp_path, monkeypatch):
+    # The start-up read makes the default answer; a request arriving meanwhile waits for it
+    # instead of ranking the same configurations again beside it.
+    import lossboard.dashboard.payload as payload
+
+    _seeds(tmp_path, {"a": 0.1, "b": 0.01, "c": 1.0}, seeds=(0, 1, 2, 3), epochs=8)
+    ranked = []
+    real_rank = payload.rank
+    monkeypatch.setattr(payload, "rank", lambda *a: ranked.append(1) or real_rank(*a))
+    board = Dashboard(str(tmp_path))
+    thread = board.warm_up()
+    assert thread is not None
+    during = board.answer("configurations", {"band": ["std"], "show": ["20"]})
+    thread.join()
+    assert len(ranked) == 1
+    assert during == Dashboard(str(tmp_path)).answer("configurations", {})

@@ -130,6 +130,7 @@ class Dashboard:
         self.root = root
         self.cache = RootCache(root, tags=EPOCH_PREFIX + "*")
         self._lock = threading.Lock()
+        self._computing = threading.Lock()
         self._table: Table | None = None
         self._sources: tuple[Table, list[str]] | None = None
         self._memo: dict[tuple[str, Query], bytes] = {}
@@ -188,6 +189,12 @@ class Dashboard:
         """
         table, skipped = self.sources()
         query = parse(route, args, *self._choices(table))
+        # One answer made at a time: a request that comes while the start-up read makes the
+        # same answer waits for it and takes it, rather than making it again beside it.
+        with self._computing:
+            return self._answer(route, query, table, skipped)
+
+    def _answer(self, route: str, query: Query, table: Table, skipped: list[str]) -> bytes:
         key = (route, query)
         with self._lock:
             current = table is self._sources_table()
